@@ -14,7 +14,6 @@ an incompatible pair before anything is built.
 from dataclasses import dataclass, field
 from typing import Literal
 
-
 from torch import Tensor
 
 Domain = Literal["waveform", "timefreq", "ssl"]

@@ -1,0 +1,21 @@
+"""Train a countermeasure: `python train.py [group=choice ...] [key=value ...]`.
+
+See conf/train.yaml for the defaults (the built-in demo corpus) and README.md for recipes.
+"""
+
+import hydra
+from omegaconf import DictConfig
+
+from spoof_lightning.training import format_summary, train
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    summary = train(cfg)
+    print(format_summary(summary))
+    # The value a hyper-parameter sweeper minimises.
+    return summary.get("best_val_eer_percent")
+
+
+if __name__ == "__main__":
+    main()
