@@ -1,0 +1,93 @@
+"""Linear-frequency cepstral coefficients, the ASVspoof 2019/2021 LFCC baseline front-end.
+
+Defaults follow the LFCC-GMM / LFCC-LCNN baselines (Todisco et al., "ASVspoof 2019: Future
+horizons in spoofed and fake audio detection", Interspeech 2019; Wang & Yamagishi, "A
+comparative study on recent neural spoofing countermeasures for synthetic speech
+detection", Interspeech 2021): 20 ms Hamming window, 10 ms hop and a 512-point FFT at
+16 kHz, 20 linear triangular filters, 20 cepstra, plus deltas and delta-deltas (60 channels).
+Filterbank energies are compressed as ``log(E + 1e-6)`` (torchaudio's ``log_lf``).
+"""
+
+from typing import ClassVar
+
+import torch
+import torchaudio
+from torch import Tensor, nn
+
+from spoof_lightning.frontends.common import (
+    SpecAugment,
+    check_waveform,
+    float32,
+    pre_emphasis,
+    window_fn,
+)
+
+
+class LFCCFrontEnd(nn.Module):
+    """Waveform [B, T] -> LFCC [B, n_lfcc * (1 + deltas), frames], always float32.
+
+    Args:
+        sample_rate: input sample rate.
+        n_lfcc: cepstra kept per frame (must be <= n_filter).
+        n_filter: linear triangular filters between 0 and Nyquist.
+        n_fft, win_length, hop_length: STFT in samples.
+        window: "hamming", "hann" or "blackman".
+        deltas: 0 = static only, 1 = + deltas, 2 = + deltas and delta-deltas.
+        delta_win: window of the delta regression (3 = the baselines' [-1, 0, 1]).
+        pre_emphasis: coefficient applied to the waveform first; 0 disables it.
+        freq_mask, time_mask: SpecAugment widths (coefficients / frames), training only.
+    """
+
+    domain: ClassVar[str] = "timefreq"
+
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        n_lfcc: int = 20,
+        n_filter: int = 20,
+        n_fft: int = 512,
+        win_length: int = 320,
+        hop_length: int = 160,
+        window: str = "hamming",
+        deltas: int = 2,
+        delta_win: int = 3,
+        pre_emphasis: float = 0.0,
+        freq_mask: int = 0,
+        time_mask: int = 0,
+    ) -> None:
+        super().__init__()
+        if n_lfcc > n_filter:
+            raise ValueError(f"frontend.n_lfcc={n_lfcc} must be <= frontend.n_filter={n_filter}")
+        if deltas not in (0, 1, 2):
+            raise ValueError(f"frontend.deltas={deltas} must be 0, 1 or 2")
+        if delta_win < 3 or delta_win % 2 == 0:
+            raise ValueError(f"frontend.delta_win={delta_win} must be odd and >= 3")
+        self.lfcc = torchaudio.transforms.LFCC(
+            sample_rate=sample_rate,
+            n_filter=n_filter,
+            n_lfcc=n_lfcc,
+            log_lf=True,
+            speckwargs={
+                "n_fft": n_fft,
+                "win_length": win_length,
+                "hop_length": hop_length,
+                "window_fn": window_fn(window),
+                "power": 2.0,
+            },
+        )
+        self.deltas = deltas
+        self.delta_win = delta_win
+        self.pre_emphasis = pre_emphasis
+        self.spec_augment = SpecAugment(freq_mask=freq_mask, time_mask=time_mask)
+        self.out_channels = n_lfcc * (1 + deltas)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = check_waveform(x, type(self).__name__)
+        with float32(x):
+            x = pre_emphasis(x, self.pre_emphasis)
+            feats = self.lfcc(x)  # [B, n_lfcc, frames]
+            parts = [feats]
+            for _ in range(self.deltas):
+                parts.append(torchaudio.functional.compute_deltas(parts[-1], self.delta_win))
+            feats = torch.cat(parts, dim=1)
+            return self.spec_augment(feats)

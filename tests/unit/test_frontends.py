@@ -1,0 +1,109 @@
+"""Front-ends: shapes, out_channels, float32 under autocast, values against direct computations."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.fft
+import torch
+import torchaudio
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from spoof_lightning.frontends.common import SpecAugment, pre_emphasis
+from spoof_lightning.frontends.lfcc import LFCCFrontEnd
+from spoof_lightning.frontends.raw import RawFrontEnd
+
+CONF = Path(__file__).resolve().parents[2] / "conf" / "frontend"
+SR = 16000
+
+
+def build(name: str, **overrides: object) -> torch.nn.Module:
+    """Instantiate conf/frontend/<name>.yaml as the composed config would."""
+    root = OmegaConf.create({"sample_rate": SR, "frontend": OmegaConf.load(CONF / f"{name}.yaml")})
+    return instantiate(root.frontend, **overrides)
+
+
+@pytest.fixture
+def wave() -> torch.Tensor:
+    torch.manual_seed(0)
+    return torch.randn(2, 8000)
+
+
+def test_raw_shape_and_options(wave: torch.Tensor) -> None:
+    fe = build("raw")
+    assert isinstance(fe, RawFrontEnd) and fe.out_channels == 1 and fe.domain == "waveform"
+    assert torch.equal(fe(wave), wave.unsqueeze(1))
+    out = RawFrontEnd(normalize=True, pre_emphasis=0.97)(3.0 * wave + 1.0)[:, 0]
+    assert torch.allclose(out.mean(1), torch.zeros(2), atol=1e-5)
+    assert torch.allclose(out.std(1), torch.ones(2), atol=1e-3)
+
+
+def test_raw_rejects_bad_shape() -> None:
+    with pytest.raises(ValueError, match=r"RawFrontEnd expects a waveform batch \[B, T\]"):
+        RawFrontEnd()(torch.zeros(2, 1, 100))
+
+
+def test_pre_emphasis_values() -> None:
+    x = torch.tensor([[1.0, 2.0, 4.0]])
+    assert torch.allclose(pre_emphasis(x, 0.5), torch.tensor([[1.0, 1.5, 3.0]]))
+
+
+def test_lfcc_config_shape_and_channels(wave: torch.Tensor) -> None:
+    fe = build("lfcc")
+    assert isinstance(fe, LFCCFrontEnd) and fe.domain == "timefreq"
+    assert fe.out_channels == 60
+    assert fe(wave).shape == (2, 60, 8000 // 160 + 1)
+    assert LFCCFrontEnd(deltas=0)(wave).shape[1] == LFCCFrontEnd(deltas=0).out_channels == 20
+    assert LFCCFrontEnd(n_lfcc=30, n_filter=40, deltas=1).out_channels == 60
+
+
+def test_lfcc_matches_direct_computation(wave: torch.Tensor) -> None:
+    """Static LFCC = DCT-II(ortho) of log(linear filterbank power + 1e-6) of a Hamming STFT."""
+    feats = LFCCFrontEnd(deltas=0)(wave)
+    window = torch.hamming_window(320)
+    spec = torch.stft(wave, 512, 160, 320, window=window, return_complex=True).abs() ** 2
+    fb = torchaudio.functional.linear_fbanks(257, 0.0, SR / 2, 20, SR)  # [257, 20]
+    log_fb = torch.log(torch.einsum("bft,fk->bkt", spec, fb) + 1e-6).numpy()
+    expected = scipy.fft.dct(log_fb, type=2, norm="ortho", axis=1)[:, :20]
+    np.testing.assert_allclose(feats.numpy(), expected, rtol=1e-3, atol=1e-3)
+
+
+def test_lfcc_deltas_are_regression_of_statics(wave: torch.Tensor) -> None:
+    feats = LFCCFrontEnd(deltas=2)(wave)
+    static, delta = feats[:, :20], feats[:, 20:40]
+    inner = (static[..., 2:] - static[..., :-2]) / 2  # window 3: (x[t+1] - x[t-1]) / 2
+    assert torch.allclose(delta[..., 1:-1], inner, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["raw", "lfcc"])
+def test_float32_under_autocast(name: str, wave: torch.Tensor) -> None:
+    fe = build(name)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = fe(wave.bfloat16())
+    assert out.dtype == torch.float32
+
+
+def test_lfcc_bad_config_names_key() -> None:
+    with pytest.raises(ValueError, match="frontend.n_lfcc"):
+        LFCCFrontEnd(n_lfcc=40, n_filter=20)
+    with pytest.raises(ValueError, match="frontend.deltas"):
+        LFCCFrontEnd(deltas=3)
+    with pytest.raises(ValueError, match="frontend.window"):
+        LFCCFrontEnd(window="kaiser")
+
+
+def test_spec_augment_masks_in_training_only() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(4, 40, 100)
+    aug = SpecAugment(freq_mask=10, time_mask=20, n_freq_masks=2, n_time_masks=2)
+    assert torch.equal(aug.eval()(x), x)
+    out = aug.train()(x)
+    changed = out != x
+    assert changed.any()
+    # every change is a whole band (all frames) or a whole span (all bins) set to the mean
+    for b in range(4):
+        rows = changed[b].all(dim=1)
+        cols = changed[b].all(dim=0)
+        assert torch.equal(changed[b], rows[:, None] | cols[None, :])
+        assert torch.allclose(out[b][changed[b]], x[b].mean().expand(int(changed[b].sum())))
