@@ -1,0 +1,67 @@
+"""Audio decoding, resampling, mix-down and crop/pad policies."""
+
+import numpy as np
+import pytest
+
+from spoof_lightning.data.audio import (
+    AudioError,
+    fix_length,
+    load_audio,
+    random_crop,
+    repeat_pad,
+    zero_pad,
+)
+from spoof_lightning.data.fixtures import synth, write_audio
+
+
+def test_repeat_and_zero_pad():
+    x = np.arange(1, 4, dtype=np.float32)
+    np.testing.assert_array_equal(repeat_pad(x, 7), [1, 2, 3, 1, 2, 3, 1])
+    np.testing.assert_array_equal(zero_pad(x, 5), [1, 2, 3, 0, 0])
+    np.testing.assert_array_equal(repeat_pad(x, 2), [1, 2])
+
+
+def test_random_crop_is_a_window_and_seeded():
+    x = np.arange(100, dtype=np.float32)
+    a = random_crop(x, 10, np.random.default_rng(3))
+    b = random_crop(x, 10, np.random.default_rng(3))
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(np.diff(a), np.ones(9))
+    starts = {int(random_crop(x, 10, np.random.default_rng(s))[0]) for s in range(50)}
+    assert len(starts) > 10 and max(starts) <= 90
+
+
+def test_fix_length_policies():
+    x = np.arange(10, dtype=np.float32)
+    np.testing.assert_array_equal(fix_length(x, 4), [0, 1, 2, 3])
+    np.testing.assert_array_equal(fix_length(x, 12, pad="zero")[-2:], [0, 0])
+    np.testing.assert_array_equal(fix_length(x, 12)[-2:], [0, 1])
+    assert len(fix_length(x, 4, crop="random", rng=np.random.default_rng(0))) == 4
+    with pytest.raises(ValueError, match="needs an rng"):
+        fix_length(x, 4, crop="random")
+
+
+def test_load_flac_mono_stereo_and_resample(tmp_path):
+    x = synth(8000, 16000, seed=1)
+    np.testing.assert_allclose(load_audio(write_audio(tmp_path / "a.flac", x), 16000), x, atol=1e-4)
+    st = np.stack([x, 0.5 * x], axis=1)
+    y = load_audio(write_audio(tmp_path / "s.wav", st), 16000)
+    assert y.shape == (8000,) and y.dtype == np.float32
+    np.testing.assert_allclose(y, 0.75 * x, atol=1e-4)
+    t = np.arange(4000) / 8000
+    tone = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    up = load_audio(write_audio(tmp_path / "n.wav", tone, 8000), 16000)
+    assert up.shape == (8000,)
+    ref = 0.5 * np.sin(2 * np.pi * 440 * np.arange(8000) / 16000)
+    np.testing.assert_allclose(up[200:-200], ref[200:-200], atol=2e-3)
+
+
+def test_bad_files_raise_audio_error_naming_file(tmp_path):
+    with pytest.raises(AudioError, match="missing.flac: file not found"):
+        load_audio(tmp_path / "missing.flac")
+    (tmp_path / "junk.flac").write_bytes(b"not audio at all" * 10)
+    with pytest.raises(AudioError, match="junk.flac: cannot decode"):
+        load_audio(tmp_path / "junk.flac")
+    write_audio(tmp_path / "empty.wav", np.zeros(0, dtype=np.float32))
+    with pytest.raises(AudioError, match="empty.wav"):
+        load_audio(tmp_path / "empty.wav")
