@@ -1,5 +1,37 @@
-"""Anti-spoofing metrics that agree with the official ASVspoof scoring code."""
+"""Anti-spoofing metrics that agree with the official ASVspoof scoring code.
+
+``plots`` (matplotlib) and ``calibration`` (scipy) are imported on demand.
+"""
 
 from spoof_lightning.metrics.eer import compute_det_curve, compute_eer
+from spoof_lightning.metrics.report import evaluate, evaluate_rows, format_report
+from spoof_lightning.metrics.scores import (
+    join_scores,
+    read_asv_scores_2019,
+    read_cm_scores_2019,
+    read_scores_2021,
+    read_scores_csv,
+    write_cm_scores_2019,
+    write_scores_2021,
+    write_scores_csv,
+)
+from spoof_lightning.metrics.tdcf import AsvScores, min_tdcf_2019, min_tdcf_2021
 
-__all__ = ["compute_det_curve", "compute_eer"]
+__all__ = [
+    "AsvScores",
+    "compute_det_curve",
+    "compute_eer",
+    "evaluate",
+    "evaluate_rows",
+    "format_report",
+    "join_scores",
+    "min_tdcf_2019",
+    "min_tdcf_2021",
+    "read_asv_scores_2019",
+    "read_cm_scores_2019",
+    "read_scores_2021",
+    "read_scores_csv",
+    "write_cm_scores_2019",
+    "write_scores_2021",
+    "write_scores_csv",
+]

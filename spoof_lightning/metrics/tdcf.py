@@ -58,6 +58,28 @@ class CostModel2021:
 
 
 @dataclass(frozen=True)
+class AsvScores:
+    """Scores of a fixed ASV system on target, non-target and spoof trials.
+
+    ``spoof_attacks`` gives the attack id of each spoof trial when known (the 2019 ASV
+    score files do), so per-attack t-DCF can use that attack's spoofs only.
+    """
+
+    target: np.ndarray
+    nontarget: np.ndarray
+    spoof: np.ndarray
+    spoof_attacks: tuple[str, ...] = ()
+
+    def for_attack(self, attack: str) -> "AsvScores":
+        """The same target/non-target trials with only ``attack``'s spoof trials."""
+        if len(self.spoof_attacks) != len(self.spoof):
+            raise ValueError("these ASV scores carry no attack id per spoof trial")
+        keep = np.asarray(self.spoof_attacks) == attack
+        attacks = tuple(a for a in self.spoof_attacks if a == attack)
+        return AsvScores(self.target, self.nontarget, self.spoof[keep], attacks)
+
+
+@dataclass(frozen=True)
 class AsvErrorRates:
     """ASV error rates at one threshold (fractions)."""
 
@@ -219,6 +241,7 @@ def min_tdcf_2021(
 
 __all__ = [
     "AsvErrorRates",
+    "AsvScores",
     "CostModel2019",
     "CostModel2021",
     "TandemResult",

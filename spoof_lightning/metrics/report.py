@@ -1,0 +1,158 @@
+"""One-call evaluation of a labelled score set, and a plain-text table of the results.
+
+Breakdowns follow the ASVspoof evaluation packages: per attack, all bona fide trials
+against that attack's spoofs; per condition (e.g. the 2021 ``codec`` column), bona fide
+and spoof trials of that condition only — unless every bona fide trial has the
+placeholder ``-`` in that column (a spoof-only factor such as the DF ``vocoder``), in
+which case all bona fide trials are used, as the 2021 package does for such factors.
+EERs are fractions in [0, 1]; the table prints percentages.
+"""
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from spoof_lightning.metrics.eer import compute_eer
+from spoof_lightning.metrics.tdcf import AsvScores, min_tdcf_2019, min_tdcf_2021
+
+PLACEHOLDER = "-"
+
+
+def _tdcf(bonafide: np.ndarray, spoof: np.ndarray, asv: AsvScores, form: str) -> dict[str, float]:
+    function = {"2019": min_tdcf_2019, "2021": min_tdcf_2021}[form]
+    result = function(bonafide, spoof, asv.target, asv.nontarget, asv.spoof)
+    return {
+        "min_tdcf": result.min_tdcf,
+        "tdcf_cm_threshold": result.cm_threshold,
+        "eer_asv": result.eer_asv,
+        "asv_threshold": result.asv_threshold,
+    }
+
+
+def _eer_entry(bonafide: np.ndarray, spoof: np.ndarray) -> dict[str, Any]:
+    entry: dict[str, Any] = {"n_bonafide": int(bonafide.size), "n_spoof": int(spoof.size)}
+    if bonafide.size and spoof.size:
+        entry["eer"], entry["eer_threshold"] = compute_eer(bonafide, spoof)
+    else:
+        entry["eer"] = entry["eer_threshold"] = None  # undefined: a class is empty
+    return entry
+
+
+def evaluate(
+    scores: ArrayLike,
+    labels: ArrayLike,
+    attacks: Sequence[str],
+    conditions: Mapping[str, Sequence[str]] | None = None,
+    asv: AsvScores | None = None,
+    tdcf: Literal["2019", "2021"] = "2019",
+) -> dict[str, Any]:
+    """Pooled, per-attack and per-condition EER, and min t-DCF when ``asv`` is given.
+
+    ``labels``: 1 bona fide, 0 spoof (one per score); ``attacks``: attack id per trial
+    (``-`` for bona fide); ``conditions``: column name -> one value per trial. ``tdcf``
+    picks the 2019 or 2021 t-DCF form. Per-attack min t-DCF is reported when ``asv``
+    carries attack ids for its spoof trials.
+    """
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    labels = np.asarray(labels).ravel()
+    attack_ids = np.asarray(attacks, dtype=str)
+    if not (scores.size == labels.size == attack_ids.size):
+        raise ValueError(
+            f"scores ({scores.size}), labels ({labels.size}) and attacks ({attack_ids.size}) "
+            "must have one entry per trial"
+        )
+    n_unlabelled = int(np.count_nonzero((labels != 0) & (labels != 1)))
+    if n_unlabelled:
+        raise ValueError(f"{n_unlabelled} trials have no bona fide/spoof label (1/0)")
+    is_bona = labels == 1
+    bonafide = scores[is_bona]
+    if bonafide.size == 0 or bonafide.size == scores.size:
+        empty = "bona fide" if bonafide.size == 0 else "spoof"
+        raise ValueError(f"the {empty} class is empty: nothing to evaluate")
+
+    result: dict[str, Any] = _eer_entry(bonafide, scores[~is_bona])
+    if asv is not None:
+        result |= _tdcf(bonafide, scores[~is_bona], asv, tdcf) | {"tdcf_form": tdcf}
+
+    result["attacks"] = {}
+    for attack in sorted(set(attack_ids[~is_bona])):
+        entry = _eer_entry(bonafide, scores[~is_bona & (attack_ids == attack)])
+        if asv is not None and attack in asv.spoof_attacks:
+            entry["min_tdcf"] = _tdcf(
+                bonafide, scores[~is_bona & (attack_ids == attack)], asv.for_attack(attack), tdcf
+            )["min_tdcf"]
+        result["attacks"][attack] = entry
+
+    result["conditions"] = {}
+    for column, values in (conditions or {}).items():
+        values = np.asarray(values, dtype=str)
+        if values.size != scores.size:
+            raise ValueError(
+                f"condition {column!r} has {values.size} values for {scores.size} trials"
+            )
+        spoof_only = bool(np.all(values[is_bona] == PLACEHOLDER))
+        table = {}
+        for value in sorted(set(values[~is_bona] if spoof_only else values)):
+            bona_here = bonafide if spoof_only else scores[is_bona & (values == value)]
+            table[value] = _eer_entry(bona_here, scores[~is_bona & (values == value)])
+        result["conditions"][column] = table
+    return result
+
+
+def evaluate_rows(
+    rows: Iterable[Mapping[str, Any]],
+    condition_columns: Sequence[str] = (),
+    asv: AsvScores | None = None,
+    tdcf: Literal["2019", "2021"] = "2019",
+) -> dict[str, Any]:
+    """:func:`evaluate` on rows with ``score``, ``label``, ``attack`` (as ``join_scores`` gives)."""
+    rows = list(rows)
+    missing = [c for c in ("score", "label", *condition_columns) if rows and c not in rows[0]]
+    if missing:
+        raise ValueError(f"rows lack column(s) {missing}; they have {sorted(rows[0])}")
+    return evaluate(
+        [row["score"] for row in rows],
+        [int(row["label"]) for row in rows],
+        [str(row.get("attack", PLACEHOLDER)) for row in rows],
+        {column: [str(row[column]) for row in rows] for column in condition_columns},
+        asv=asv,
+        tdcf=tdcf,
+    )
+
+
+def _percent(value: float | None) -> str:
+    return "   n/a" if value is None else f"{100 * value:6.3f}"
+
+
+def format_report(result: Mapping[str, Any]) -> str:
+    """Plain-text tables: pooled line, then per attack, then per condition."""
+    lines = [
+        f"pooled   EER {_percent(result['eer'])} %  threshold {result['eer_threshold']:.6g}"
+        f"  (bona fide {result['n_bonafide']}, spoof {result['n_spoof']})"
+    ]
+    if "min_tdcf" in result:
+        lines.append(
+            f"         min t-DCF ({result['tdcf_form']}) {result['min_tdcf']:.4f}"
+            f"  ASV EER {_percent(result['eer_asv'])} %"
+        )
+    if result.get("attacks"):
+        with_tdcf = any("min_tdcf" in entry for entry in result["attacks"].values())
+        lines += [
+            "",
+            f"{'attack':<12}{'n_spoof':>8}{'EER %':>9}" + (f"{'t-DCF':>9}" if with_tdcf else ""),
+        ]
+        for attack, entry in result["attacks"].items():
+            tdcf = f"{entry['min_tdcf']:9.4f}" if "min_tdcf" in entry else ""
+            lines.append(f"{attack:<12}{entry['n_spoof']:>8}{_percent(entry['eer']):>9}{tdcf}")
+    for column, table in result.get("conditions", {}).items():
+        lines += ["", f"{column:<12}{'n_bona':>8}{'n_spoof':>8}{'EER %':>9}"]
+        for value, entry in table.items():
+            lines.append(
+                f"{value:<12}{entry['n_bonafide']:>8}{entry['n_spoof']:>8}{_percent(entry['eer']):>9}"
+            )
+    return "\n".join(lines)
+
+
+__all__ = ["evaluate", "evaluate_rows", "format_report"]
