@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 
-def _check_scores(scores: ArrayLike, name: str) -> np.ndarray:
+def check_scores(scores: ArrayLike, name: str) -> np.ndarray:
     """1-D float64 array of finite scores, or a ValueError naming the class."""
     array = np.asarray(scores, dtype=np.float64).ravel()
     if array.size == 0:
@@ -40,8 +40,8 @@ def compute_det_curve(
     when the ``k`` lowest-ranked trials are rejected; ``thresholds[k]`` is the score of
     the ``k``-th trial in the stable sort (``thresholds[0] = min - 0.001``).
     """
-    bonafide = _check_scores(bonafide_scores, "bona fide")
-    spoof = _check_scores(spoof_scores, "spoof")
+    bonafide = check_scores(bonafide_scores, "bona fide")
+    spoof = check_scores(spoof_scores, "spoof")
     n_bona, n_spoof = bonafide.size, spoof.size
 
     pooled = np.concatenate([bonafide, spoof])
