@@ -6,8 +6,10 @@
 from spoof_lightning.metrics.eer import compute_det_curve, compute_eer
 from spoof_lightning.metrics.report import evaluate, evaluate_rows, format_report
 from spoof_lightning.metrics.scores import (
+    asv_scores_from_rows,
     join_scores,
     read_asv_scores_2019,
+    read_asv_trials_2021,
     read_cm_scores_2019,
     read_scores_2021,
     read_scores_csv,
@@ -19,6 +21,7 @@ from spoof_lightning.metrics.tdcf import AsvScores, min_tdcf_2019, min_tdcf_2021
 
 __all__ = [
     "AsvScores",
+    "asv_scores_from_rows",
     "compute_det_curve",
     "compute_eer",
     "evaluate",
@@ -28,6 +31,7 @@ __all__ = [
     "min_tdcf_2019",
     "min_tdcf_2021",
     "read_asv_scores_2019",
+    "read_asv_trials_2021",
     "read_cm_scores_2019",
     "read_scores_2021",
     "read_scores_csv",

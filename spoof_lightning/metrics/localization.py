@@ -1,8 +1,9 @@
 """EERs for locating fake regions in partially fake audio (HAD, PartialSpoof).
 
-A segment is ``(start_s, end_s, label)`` in seconds with label 1 = genuine (HAD ``T``)
-and 0 = fake (``F``); per-frame scores are "higher = more genuine", frame ``i`` covering
-``[i * shift, i * shift + length)`` seconds.
+A segment is ``(start_s, end_s, label)`` in seconds with label 1/True = genuine (HAD
+``T``) and 0/False = fake (``F``), as ``data.protocols.parse_segments`` gives. Per-frame
+scores are "higher = more genuine"; frame ``i`` covers ``[i * shift, i * shift + length)``
+seconds.
 
 * **Frame-level EER** (Yi et al., "Half-truth: a partially fake audio detection
   dataset", Interspeech 2021): every frame is a trial; pooled over utterances with the

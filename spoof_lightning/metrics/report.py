@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from spoof_lightning.metrics.eer import compute_eer
+from spoof_lightning.metrics.scores import asv_scores_from_rows
 from spoof_lightning.metrics.tdcf import AsvScores, min_tdcf_2019, min_tdcf_2021
 
 PLACEHOLDER = "-"
@@ -40,6 +41,16 @@ def _eer_entry(bonafide: np.ndarray, spoof: np.ndarray) -> dict[str, Any]:
     return entry
 
 
+def _breakdown_tdcf(
+    entry: dict[str, Any], bonafide: np.ndarray, spoof: np.ndarray, asv: AsvScores, form: str
+) -> None:
+    """Add ``min_tdcf`` to a breakdown entry; None plus the reason when it is undefined."""
+    try:
+        entry["min_tdcf"] = _tdcf(bonafide, spoof, asv, form)["min_tdcf"]
+    except ValueError as error:  # e.g. an empty class or a degenerate ASV subset
+        entry["min_tdcf"], entry["tdcf_error"] = None, str(error)
+
+
 def evaluate(
     scores: ArrayLike,
     labels: ArrayLike,
@@ -47,13 +58,16 @@ def evaluate(
     conditions: Mapping[str, Sequence[str]] | None = None,
     asv: AsvScores | None = None,
     tdcf: Literal["2019", "2021"] = "2019",
+    asv_by_condition: Mapping[str, Mapping[str, AsvScores]] | None = None,
 ) -> dict[str, Any]:
-    """Pooled, per-attack and per-condition EER, and min t-DCF when ``asv`` is given.
+    """Pooled, per-attack and per-condition EER, and min t-DCF when ASV scores are given.
 
     ``labels``: 1 bona fide, 0 spoof (one per score); ``attacks``: attack id per trial
     (``-`` for bona fide); ``conditions``: column name -> one value per trial. ``tdcf``
     picks the 2019 or 2021 t-DCF form. Per-attack min t-DCF is reported when ``asv``
-    carries attack ids for its spoof trials.
+    carries attack ids for its spoof trials; per-condition min t-DCF when
+    ``asv_by_condition[column][value]`` holds that condition's ASV scores (the 2021
+    package recomputes the ASV operating point per condition).
     """
     scores = np.asarray(scores, dtype=np.float64).ravel()
     labels = np.asarray(labels).ravel()
@@ -78,11 +92,10 @@ def evaluate(
 
     result["attacks"] = {}
     for attack in sorted(set(attack_ids[~is_bona])):
-        entry = _eer_entry(bonafide, scores[~is_bona & (attack_ids == attack)])
+        spoof = scores[~is_bona & (attack_ids == attack)]
+        entry = _eer_entry(bonafide, spoof)
         if asv is not None and attack in asv.spoof_attacks:
-            entry["min_tdcf"] = _tdcf(
-                bonafide, scores[~is_bona & (attack_ids == attack)], asv.for_attack(attack), tdcf
-            )["min_tdcf"]
+            _breakdown_tdcf(entry, bonafide, spoof, asv.for_attack(attack), tdcf)
         result["attacks"][attack] = entry
 
     result["conditions"] = {}
@@ -93,10 +106,14 @@ def evaluate(
                 f"condition {column!r} has {values.size} values for {scores.size} trials"
             )
         spoof_only = bool(np.all(values[is_bona] == PLACEHOLDER))
+        condition_asv = (asv_by_condition or {}).get(column, {})
         table = {}
         for value in sorted(set(values[~is_bona] if spoof_only else values)):
             bona_here = bonafide if spoof_only else scores[is_bona & (values == value)]
-            table[value] = _eer_entry(bona_here, scores[~is_bona & (values == value)])
+            spoof_here = scores[~is_bona & (values == value)]
+            table[value] = _eer_entry(bona_here, spoof_here)
+            if value in condition_asv:
+                _breakdown_tdcf(table[value], bona_here, spoof_here, condition_asv[value], tdcf)
         result["conditions"][column] = table
     return result
 
@@ -104,26 +121,49 @@ def evaluate(
 def evaluate_rows(
     rows: Iterable[Mapping[str, Any]],
     condition_columns: Sequence[str] = (),
-    asv: AsvScores | None = None,
+    asv: AsvScores | Sequence[Mapping[str, Any]] | None = None,
     tdcf: Literal["2019", "2021"] = "2019",
 ) -> dict[str, Any]:
-    """:func:`evaluate` on rows with ``score``, ``label``, ``attack`` (as ``join_scores`` gives)."""
+    """:func:`evaluate` on rows with ``score``, ``label``, ``attack`` (as ``join_scores`` gives).
+
+    ``asv`` may be :class:`AsvScores` or ASV trial rows (``read_asv_trials_2021``); with
+    rows, every condition column they share gets its own ASV scores and min t-DCF.
+    """
     rows = list(rows)
     missing = [c for c in ("score", "label", *condition_columns) if rows and c not in rows[0]]
     if missing:
         raise ValueError(f"rows lack column(s) {missing}; they have {sorted(rows[0])}")
+    conditions = {column: [str(row[column]) for row in rows] for column in condition_columns}
+    asv_by_condition = None
+    if asv is not None and not isinstance(asv, AsvScores):
+        asv_rows = list(asv)
+        asv_by_condition = {
+            column: {
+                value: asv_scores_from_rows(asv_rows, {column: value}) for value in set(values)
+            }
+            for column, values in conditions.items()
+            if asv_rows and column in asv_rows[0]
+        }
+        asv = asv_scores_from_rows(asv_rows)
     return evaluate(
         [row["score"] for row in rows],
         [int(row["label"]) for row in rows],
         [str(row.get("attack", PLACEHOLDER)) for row in rows],
-        {column: [str(row[column]) for row in rows] for column in condition_columns},
+        conditions,
         asv=asv,
         tdcf=tdcf,
+        asv_by_condition=asv_by_condition,
     )
 
 
 def _percent(value: float | None) -> str:
     return "   n/a" if value is None else f"{100 * value:6.3f}"
+
+
+def _tdcf_cell(entry: Mapping[str, Any]) -> str:
+    if "min_tdcf" not in entry:
+        return ""
+    return f"{'n/a':>9}" if entry["min_tdcf"] is None else f"{entry['min_tdcf']:9.4f}"
 
 
 def format_report(result: Mapping[str, Any]) -> str:
@@ -144,13 +184,17 @@ def format_report(result: Mapping[str, Any]) -> str:
             f"{'attack':<12}{'n_spoof':>8}{'EER %':>9}" + (f"{'t-DCF':>9}" if with_tdcf else ""),
         ]
         for attack, entry in result["attacks"].items():
-            tdcf = f"{entry['min_tdcf']:9.4f}" if "min_tdcf" in entry else ""
-            lines.append(f"{attack:<12}{entry['n_spoof']:>8}{_percent(entry['eer']):>9}{tdcf}")
+            lines.append(
+                f"{attack:<12}{entry['n_spoof']:>8}{_percent(entry['eer']):>9}{_tdcf_cell(entry)}"
+            )
     for column, table in result.get("conditions", {}).items():
-        lines += ["", f"{column:<12}{'n_bona':>8}{'n_spoof':>8}{'EER %':>9}"]
+        with_tdcf = any("min_tdcf" in entry for entry in table.values())
+        header = f"{column:<12}{'n_bona':>8}{'n_spoof':>8}{'EER %':>9}"
+        lines += ["", header + (f"{'t-DCF':>9}" if with_tdcf else "")]
         for value, entry in table.items():
             lines.append(
-                f"{value:<12}{entry['n_bonafide']:>8}{entry['n_spoof']:>8}{_percent(entry['eer']):>9}"
+                f"{value:<12}{entry['n_bonafide']:>8}{entry['n_spoof']:>8}"
+                f"{_percent(entry['eer']):>9}{_tdcf_cell(entry)}"
             )
     return "\n".join(lines)
 

@@ -13,6 +13,9 @@ Formats (one trial per line, single spaces):
   .scores.txt``): ``source key score`` with key ``target``/``nontarget``/``spoof`` and
   source ``bonafide`` or the attack id; the copies in the t-DCF package prefix
   ``speaker utt -``. Both are read by taking the last three fields.
+* ASVspoof 2021 ASV keys (``keys/{LA,PA}/ASV/trial_metadata.txt``, columns as the 2021
+  package's ``config.py``) and organisers' scores (``ASVTorch_Kaldi/score.txt``:
+  ``asv_speaker trial score``), joined by trial id.
 
 Scores are written with ``repr`` (shortest exact round trip). Every reader error names the
 file and the line.
@@ -241,11 +244,87 @@ def read_asv_scores_2019(path: str | Path) -> AsvScores:
     )
 
 
+# named as the CM metadata of spoof_lightning.data.protocols, so condition columns match
+ASV_METADATA_COLUMNS_2021 = {
+    "LA": ("speaker", "utt_id", "codec", "transmission", "attack", "key", "trim", "phase"),
+    "PA": (
+        "speaker", "utt_id", "asv_room", "asv_mic", "asv_distance", "attack_room", "attack_mic",
+        "attack_distance", "attacker_to_speaker", "key", "trim", "phase",
+    ),
+}  # fmt: skip
+PA_ATTACK_COLUMNS_2021 = ("attack_room", "attack_mic", "attack_distance", "attacker_to_speaker")
+
+
+def read_asv_trials_2021(
+    score_path: str | Path, metadata_path: str | Path, track: str = "LA", phase: str = "eval"
+) -> list[dict[str, Any]]:
+    """ASV trials of one 2021 phase: metadata columns plus ``score``, joined by trial id.
+
+    PA spoof trials get ``attack`` = the four attacker fields joined by ``_`` (as the CM
+    protocol parser names PA attacks).
+    """
+    if track not in ASV_METADATA_COLUMNS_2021:
+        raise ValueError(
+            f"2021 ASV keys exist for {sorted(ASV_METADATA_COLUMNS_2021)}, not {track!r}"
+        )
+    columns = ASV_METADATA_COLUMNS_2021[track]
+    metadata_path, rows = Path(metadata_path), []
+    for number, fields in _lines(metadata_path):
+        if len(fields) != len(columns):
+            raise ScoreFileError(
+                f"{metadata_path}:{number}: expected {len(columns)} {track} columns {columns}, "
+                f"got {len(fields)}"
+            )
+        row = dict(zip(columns, fields, strict=True))
+        if row["key"] not in ASV_KEYS:
+            raise ScoreFileError(
+                f"{metadata_path}:{number}: ASV key {row['key']!r} not in {ASV_KEYS}"
+            )
+        if track == "PA":
+            joined = "_".join(row[c] for c in PA_ATTACK_COLUMNS_2021)
+            row["attack"] = joined if row["key"] == "spoof" else "-"
+        if row["phase"] == phase:
+            rows.append(row)
+    score_path, scores, seen = Path(score_path), {}, set()
+    for number, fields in _lines(score_path):
+        if len(fields) != 3:
+            raise ScoreFileError(
+                f"{score_path}:{number}: expected 3 fields 'asv_speaker trial score', "
+                f"got {len(fields)}"
+            )
+        _check_new(fields[1], seen, score_path, number)
+        scores[fields[1]] = _parse_score(fields[2], score_path, number)
+    missing = [row["utt_id"] for row in rows if row["utt_id"] not in scores]
+    if missing:
+        raise ValueError(
+            f"{score_path}: {len(missing)} {phase} ASV trials of {metadata_path} have no score "
+            f"({_examples(missing)})"
+        )
+    return [row | {"score": scores[row["utt_id"]]} for row in rows]
+
+
+def asv_scores_from_rows(
+    rows: Iterable[Mapping[str, Any]], where: Mapping[str, str] | None = None
+) -> AsvScores:
+    """:class:`AsvScores` of the rows (``key``, ``score``, ``attack``) matching ``where``."""
+    selected = [r for r in rows if all(r[c] == v for c, v in (where or {}).items())]
+    by_key = {key: [float(r["score"]) for r in selected if r["key"] == key] for key in ASV_KEYS}
+    return AsvScores(
+        target=np.asarray(by_key["target"]),
+        nontarget=np.asarray(by_key["nontarget"]),
+        spoof=np.asarray(by_key["spoof"]),
+        spoof_attacks=tuple(str(r.get("attack", "-")) for r in selected if r["key"] == "spoof"),
+    )
+
+
 __all__ = [
+    "ASV_METADATA_COLUMNS_2021",
     "ScoreFileError",
+    "asv_scores_from_rows",
     "join_scores",
     "protocol_row",
     "read_asv_scores_2019",
+    "read_asv_trials_2021",
     "read_cm_scores_2019",
     "read_scores_2021",
     "read_scores_csv",

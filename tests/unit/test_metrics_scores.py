@@ -10,8 +10,10 @@ from spoof_lightning.metrics.eer import compute_eer
 from spoof_lightning.metrics.report import evaluate, evaluate_rows, format_report
 from spoof_lightning.metrics.scores import (
     ScoreFileError,
+    asv_scores_from_rows,
     join_scores,
     read_asv_scores_2019,
+    read_asv_trials_2021,
     read_cm_scores_2019,
     read_scores_2021,
     read_scores_csv,
@@ -19,7 +21,7 @@ from spoof_lightning.metrics.scores import (
     write_scores_2021,
     write_scores_csv,
 )
-from spoof_lightning.metrics.tdcf import AsvScores, min_tdcf_2019
+from spoof_lightning.metrics.tdcf import AsvScores, min_tdcf_2019, min_tdcf_2021
 
 
 @dataclass(frozen=True)
@@ -183,3 +185,58 @@ def test_evaluate_rejects_bad_input() -> None:
         evaluate([0.1, 0.2], [1, 1], ["-", "-"])
     with pytest.raises(ValueError, match="one entry per trial"):
         evaluate([0.1, 0.2], [1, 0], ["-"])
+
+
+def _write_asv_2021(tmp_path: Path, rng: np.random.Generator) -> tuple[Path, Path]:
+    metadata, scores = [], []
+    for index in range(240):
+        key = ("target", "nontarget", "spoof")[index % 3]
+        codec = ("alaw", "none")[index // 3 % 2]
+        attack = "A07" if key == "spoof" else "bonafide"
+        subset = "progress" if index >= 216 else "eval"
+        mean = {"target": 3.0, "nontarget": 0.0, "spoof": 1.5}[key] + (codec == "alaw")
+        metadata.append(f"LA_0001 T{index} {codec} tx {attack} {key} notrim {subset}")
+        scores.append(f"LA_0001 T{index} {rng.normal(mean, 1.0)!r}")
+    (tmp_path / "trial_metadata.txt").write_text("\n".join(metadata) + "\n")
+    (tmp_path / "score.txt").write_text("\n".join(scores[::-1]) + "\n")  # order must not matter
+    return tmp_path / "score.txt", tmp_path / "trial_metadata.txt"
+
+
+def test_2021_asv_trials_and_per_condition_tdcf(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    score_path, metadata_path = _write_asv_2021(tmp_path, rng)
+    asv_rows = read_asv_trials_2021(score_path, metadata_path, "LA", "eval")
+    assert len(asv_rows) == 216 and {r["phase"] for r in asv_rows} == {"eval"}
+    assert asv_rows[0]["codec"] == "alaw" and asv_rows[0]["key"] == "target"
+    d = _synthetic()
+    rows = [
+        {"score": s, "label": y, "attack": a, "codec": c}
+        for s, y, a, c in zip(d["scores"], d["labels"], d["attacks"], d["codec"], strict=True)
+    ]
+    result = evaluate_rows(rows, ["codec"], asv=asv_rows, tdcf="2021")
+    alaw_asv = asv_scores_from_rows(asv_rows, {"codec": "alaw"})
+    assert alaw_asv.target.size == alaw_asv.spoof.size == 36
+    alaw = d["codec"] == "alaw"
+    expected = min_tdcf_2021(
+        d["scores"][alaw & (d["labels"] == 1)],
+        d["scores"][alaw & (d["labels"] == 0)],
+        alaw_asv.target,
+        alaw_asv.nontarget,
+        alaw_asv.spoof,
+    ).min_tdcf
+    assert result["conditions"]["codec"]["alaw"]["min_tdcf"] == expected
+    pooled = asv_scores_from_rows(asv_rows)
+    assert (
+        result["min_tdcf"]
+        == min_tdcf_2021(
+            d["scores"][d["labels"] == 1],
+            d["scores"][d["labels"] == 0],
+            pooled.target,
+            pooled.nontarget,
+            pooled.spoof,
+        ).min_tdcf
+    )
+    assert "t-DCF" in format_report(result).split("codec")[1]
+    (tmp_path / "score.txt").write_text("LA_0001 T0 1.0\n")
+    with pytest.raises(ValueError, match="215 eval ASV trials .* have no score"):
+        read_asv_trials_2021(score_path, metadata_path)
