@@ -61,7 +61,7 @@ def _parse_score(text: str, path: Path, number: int) -> float:
 def _lines(path: Path) -> Iterable[tuple[int, list[str]]]:
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"score file not found: {path}")
+        raise FileNotFoundError(f"file not found: {path}")
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             fields = line.split()
@@ -99,6 +99,9 @@ def join_scores(scores: Mapping[str, float], protocol: Iterable[Any]) -> list[di
     ValueError when ids are missing on either side or repeated in the protocol.
     """
     rows = [protocol_row(entry) for entry in protocol]
+    no_id = sum("utt_id" not in row for row in rows)
+    if no_id:
+        raise ValueError(f"{no_id} protocol entries have no `utt_id` field")
     ids = [row["utt_id"] for row in rows]
     repeated = [utt for utt, count in Counter(ids).items() if count > 1]
     if repeated:

@@ -19,9 +19,13 @@ threshold of the exact DET curve (:func:`~spoof_lightning.metrics.eer.compute_de
       C2 = Pspoof Cfa_spoof Pfa_spoof_asv
       t-DCF_norm(s) = (C0 + C1 Pmiss_cm(s) + C2 Pfa_cm(s)) / (C0 + min(C1, C2))
 
+  (the revised 2019 package, ``tDCF_python_v2`` without ``legacy``, computes the same).
+  Published 2019 numbers (AASIST 0.0275, ...) use the first form.
+
 In both, the ASV operates at its own EER threshold (target vs non-target), with
 ``Pfa = P(score >= t)`` and ``Pmiss = P(score < t)``. Where the official scripts exit,
-these functions raise ``ValueError`` with the same reason.
+these functions raise ``ValueError`` with the same reason; a zero normaliser (where the
+official code divides by zero) is an error too.
 """
 
 from dataclasses import dataclass
