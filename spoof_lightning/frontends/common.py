@@ -6,6 +6,7 @@ Spectral front-ends run their transform inside :func:`float32` so that mixed pre
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -95,3 +96,40 @@ class SpecAugment(nn.Module):
                 band = (idx >= start) & (idx < start + span)  # [B, size]
                 keep &= ~(band.unsqueeze(2) if dim == 1 else band.unsqueeze(1))
         return torch.where(keep, x, fill)
+
+
+class SpectralFrontEnd(nn.Module):
+    """Base of the spectral front-ends: pre-emphasis -> transform -> log -> SpecAugment.
+
+    Everything runs in float32 with autocast disabled. ``transform`` maps [B, T] to a
+    non-negative map [B, F, frames] (power or magnitude); ``log_eps`` > 0 applies
+    ``log(x + log_eps)``, 0 keeps the linear values.
+    """
+
+    domain: ClassVar[str] = "timefreq"
+
+    def __init__(
+        self,
+        transform: nn.Module,
+        out_channels: int,
+        pre_emphasis: float,
+        log_eps: float,
+        freq_mask: int,
+        time_mask: int,
+    ) -> None:
+        super().__init__()
+        if log_eps < 0:
+            raise ValueError(f"frontend.log_eps={log_eps} must be >= 0 (0 = no log)")
+        self.transform = transform
+        self.out_channels = out_channels
+        self.pre_emphasis = pre_emphasis
+        self.log_eps = log_eps
+        self.spec_augment = SpecAugment(freq_mask=freq_mask, time_mask=time_mask)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = check_waveform(x, type(self).__name__)
+        with float32(x):
+            feats = self.transform(pre_emphasis(x, self.pre_emphasis))
+            if self.log_eps > 0:
+                feats = log_compress(feats, self.log_eps)
+            return self.spec_augment(feats)

@@ -8,22 +8,29 @@ detection", Interspeech 2021): 20 ms Hamming window, 10 ms hop and a 512-point F
 Filterbank energies are compressed as ``log(E + 1e-6)`` (torchaudio's ``log_lf``).
 """
 
-from typing import ClassVar
-
 import torch
 import torchaudio
 from torch import Tensor, nn
 
-from spoof_lightning.frontends.common import (
-    SpecAugment,
-    check_waveform,
-    float32,
-    pre_emphasis,
-    window_fn,
-)
+from spoof_lightning.frontends.common import SpectralFrontEnd, window_fn
 
 
-class LFCCFrontEnd(nn.Module):
+class Deltas(nn.Module):
+    """Append ``order`` successive delta regressions along time: [B, C, T] -> [B, C(1+order), T]."""
+
+    def __init__(self, order: int, win_length: int) -> None:
+        super().__init__()
+        self.order = order
+        self.win_length = win_length
+
+    def forward(self, x: Tensor) -> Tensor:
+        parts = [x]
+        for _ in range(self.order):
+            parts.append(torchaudio.functional.compute_deltas(parts[-1], self.win_length))
+        return torch.cat(parts, dim=1)
+
+
+class LFCCFrontEnd(SpectralFrontEnd):
     """Waveform [B, T] -> LFCC [B, n_lfcc * (1 + deltas), frames], always float32.
 
     Args:
@@ -37,8 +44,6 @@ class LFCCFrontEnd(nn.Module):
         pre_emphasis: coefficient applied to the waveform first; 0 disables it.
         freq_mask, time_mask: SpecAugment widths (coefficients / frames), training only.
     """
-
-    domain: ClassVar[str] = "timefreq"
 
     def __init__(
         self,
@@ -55,14 +60,13 @@ class LFCCFrontEnd(nn.Module):
         freq_mask: int = 0,
         time_mask: int = 0,
     ) -> None:
-        super().__init__()
         if n_lfcc > n_filter:
             raise ValueError(f"frontend.n_lfcc={n_lfcc} must be <= frontend.n_filter={n_filter}")
         if deltas not in (0, 1, 2):
             raise ValueError(f"frontend.deltas={deltas} must be 0, 1 or 2")
         if delta_win < 3 or delta_win % 2 == 0:
             raise ValueError(f"frontend.delta_win={delta_win} must be odd and >= 3")
-        self.lfcc = torchaudio.transforms.LFCC(
+        lfcc = torchaudio.transforms.LFCC(
             sample_rate=sample_rate,
             n_filter=n_filter,
             n_lfcc=n_lfcc,
@@ -75,19 +79,11 @@ class LFCCFrontEnd(nn.Module):
                 "power": 2.0,
             },
         )
-        self.deltas = deltas
-        self.delta_win = delta_win
-        self.pre_emphasis = pre_emphasis
-        self.spec_augment = SpecAugment(freq_mask=freq_mask, time_mask=time_mask)
-        self.out_channels = n_lfcc * (1 + deltas)
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = check_waveform(x, type(self).__name__)
-        with float32(x):
-            x = pre_emphasis(x, self.pre_emphasis)
-            feats = self.lfcc(x)  # [B, n_lfcc, frames]
-            parts = [feats]
-            for _ in range(self.deltas):
-                parts.append(torchaudio.functional.compute_deltas(parts[-1], self.delta_win))
-            feats = torch.cat(parts, dim=1)
-            return self.spec_augment(feats)
+        super().__init__(
+            transform=nn.Sequential(lfcc, Deltas(deltas, delta_win)),
+            out_channels=n_lfcc * (1 + deltas),
+            pre_emphasis=pre_emphasis,
+            log_eps=0.0,
+            freq_mask=freq_mask,
+            time_mask=time_mask,
+        )

@@ -1,5 +1,6 @@
 """Front-ends: shapes, out_channels, float32 under autocast, values against direct computations."""
 
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -11,11 +12,15 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from spoof_lightning.frontends.common import SpecAugment, pre_emphasis
+from spoof_lightning.frontends.cqt import CQTFrontEnd
 from spoof_lightning.frontends.lfcc import LFCCFrontEnd
+from spoof_lightning.frontends.mel import MelFrontEnd
 from spoof_lightning.frontends.raw import RawFrontEnd
+from spoof_lightning.frontends.spectrogram import SpectrogramFrontEnd
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "frontend"
 SR = 16000
+NAMES = ["raw", "lfcc", "spectrogram", "mel", "cqt"]
 
 
 def build(name: str, **overrides: object) -> torch.nn.Module:
@@ -76,12 +81,77 @@ def test_lfcc_deltas_are_regression_of_statics(wave: torch.Tensor) -> None:
     assert torch.allclose(delta[..., 1:-1], inner, atol=1e-4)
 
 
-@pytest.mark.parametrize("name", ["raw", "lfcc"])
+def tone(freq: float, seconds: float = 1.0) -> torch.Tensor:
+    t = torch.arange(int(SR * seconds)) / SR
+    return torch.sin(2 * torch.pi * freq * t).unsqueeze(0)
+
+
+@pytest.mark.parametrize(
+    ("name", "cls", "channels", "hop"),
+    [
+        ("spectrogram", SpectrogramFrontEnd, 257, 160),
+        ("mel", MelFrontEnd, 80, 160),
+        ("cqt", CQTFrontEnd, 432, 256),
+    ],
+)
+def test_spectral_config_shapes(
+    name: str, cls: type, channels: int, hop: int, wave: torch.Tensor
+) -> None:
+    fe = build(name)
+    assert isinstance(fe, cls) and fe.domain == "timefreq" and fe.out_channels == channels
+    out = fe(wave)
+    assert out.shape == (2, channels, 8000 // hop + 1)
+    assert torch.isfinite(out).all()
+
+
+def test_spectrogram_matches_direct_computation(wave: torch.Tensor) -> None:
+    """log(|STFT(pre-emphasised x)|^2 + 1e-6) with a 400-sample Hann window, 512 FFT, hop 160."""
+    feats = build("spectrogram")(wave)
+    x = torch.cat([wave[:, :1], wave[:, 1:] - 0.97 * wave[:, :-1]], dim=1)
+    window = torch.hann_window(400)
+    spec = torch.stft(x, 512, 160, 400, window=window, return_complex=True).abs() ** 2
+    assert torch.allclose(feats, torch.log(spec + 1e-6), atol=1e-4)
+
+
+@pytest.mark.parametrize("freq", [300.0, 1000.0, 4000.0])
+def test_cqt_tone_peaks_at_its_bin(freq: float) -> None:
+    """A pure tone peaks at CQT bin 48 * log2(f / 15 Hz) (432 bins, 48 per octave)."""
+    feats = CQTFrontEnd(pre_emphasis=0.0)(tone(freq))
+    expected = 48 * np.log2(freq / 15.0)
+    assert abs(int(feats[0].mean(dim=1).argmax()) - expected) <= 1
+
+
+def test_mel_tone_peaks_at_its_band() -> None:
+    fe = MelFrontEnd()
+    peak = int(fe(tone(1000.0))[0].mean(dim=1).argmax())
+    mel = 2595 * np.log10(1 + np.array([20.0, 1000.0, 8000.0]) / 700)  # HTK scale
+    expected = (mel[1] - mel[0]) / (mel[2] - mel[0]) * 81 - 1  # band centres are evenly spaced
+    assert abs(peak - expected) <= 1
+
+
+def test_cqt_builds_without_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the CQT front-end tried to open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    assert CQTFrontEnd()(torch.zeros(1, 4000)).shape == (1, 432, 16)
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_float32_under_autocast(name: str, wave: torch.Tensor) -> None:
     fe = build(name)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = fe(wave.bfloat16())
     assert out.dtype == torch.float32
+
+
+@pytest.mark.parametrize("name", ["lfcc", "spectrogram", "mel", "cqt"])
+def test_spec_augment_through_frontend(name: str, wave: torch.Tensor) -> None:
+    fe = build(name, freq_mask=8, time_mask=10)
+    clean = fe.eval()(wave)
+    torch.manual_seed(1)
+    assert not torch.equal(fe.train()(wave), clean)
+    assert torch.equal(fe.eval()(wave), clean)
 
 
 def test_lfcc_bad_config_names_key() -> None:
@@ -91,6 +161,19 @@ def test_lfcc_bad_config_names_key() -> None:
         LFCCFrontEnd(deltas=3)
     with pytest.raises(ValueError, match="frontend.window"):
         LFCCFrontEnd(window="kaiser")
+
+
+def test_spectral_bad_config_names_key() -> None:
+    with pytest.raises(ValueError, match="above Nyquist"):
+        CQTFrontEnd(fmin=32.0, n_bins=480)
+    with pytest.raises(ValueError, match="frontend.pad_mode"):
+        CQTFrontEnd(pad_mode="wrap")
+    with pytest.raises(ValueError, match="frontend.f_min"):
+        MelFrontEnd(f_min=100.0, f_max=9000.0)
+    with pytest.raises(ValueError, match="frontend.win_length"):
+        SpectrogramFrontEnd(win_length=1024)
+    with pytest.raises(ValueError, match="frontend.log_eps"):
+        SpectrogramFrontEnd(log_eps=-1.0)
 
 
 def test_spec_augment_masks_in_training_only() -> None:

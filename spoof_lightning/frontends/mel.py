@@ -1,0 +1,56 @@
+"""Log mel filterbank front-end (torchaudio ``MelSpectrogram``, HTK mel scale)."""
+
+import torchaudio
+
+from spoof_lightning.frontends.common import SpectralFrontEnd, window_fn
+
+
+class MelFrontEnd(SpectralFrontEnd):
+    """Waveform [B, T] -> log mel power [B, n_mels, frames], always float32.
+
+    Args:
+        sample_rate: input sample rate.
+        n_mels: mel filters.
+        n_fft, win_length, hop_length: STFT in samples (defaults: 512, 25 ms, 10 ms at 16 kHz).
+        f_min, f_max: filterbank range in Hz (``f_max=None`` = Nyquist).
+        window: "hann", "hamming" or "blackman".
+        pre_emphasis: coefficient applied to the waveform first; 0 disables it.
+        log_eps: ``log(x + log_eps)``; 0 keeps linear energies.
+        freq_mask, time_mask: SpecAugment widths (mel bins / frames), training only.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        n_mels: int = 80,
+        n_fft: int = 512,
+        win_length: int = 400,
+        hop_length: int = 160,
+        f_min: float = 20.0,
+        f_max: float | None = None,
+        window: str = "hann",
+        pre_emphasis: float = 0.0,
+        log_eps: float = 1e-6,
+        freq_mask: int = 0,
+        time_mask: int = 0,
+    ) -> None:
+        if win_length > n_fft:
+            raise ValueError(f"frontend.win_length={win_length} must be <= frontend.n_fft={n_fft}")
+        nyquist = sample_rate / 2
+        if not 0 <= f_min < (f_max or nyquist) <= nyquist:
+            raise ValueError(
+                f"frontend.f_min={f_min} / f_max={f_max} must satisfy 0 <= f_min < f_max <= "
+                f"{nyquist} (Nyquist at sample_rate={sample_rate})"
+            )
+        mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=sample_rate,
+            n_fft=n_fft,
+            win_length=win_length,
+            hop_length=hop_length,
+            f_min=f_min,
+            f_max=f_max,
+            n_mels=n_mels,
+            window_fn=window_fn(window),
+            power=2.0,
+        )
+        super().__init__(mel, n_mels, pre_emphasis, log_eps, freq_mask, time_mask)

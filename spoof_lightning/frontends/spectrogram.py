@@ -1,0 +1,49 @@
+"""Log power spectrogram front-end (the "LPS" input of many ASVspoof countermeasures).
+
+Defaults follow the spectrogram set-up of Li et al., "Replay and synthetic speech detection
+with Res2Net architecture", ICASSP 2021: pre-emphasis 0.97, 25 ms Hann window, 10 ms hop,
+512-point FFT at 16 kHz (257 bins).
+"""
+
+import torchaudio
+
+from spoof_lightning.frontends.common import SpectralFrontEnd, window_fn
+
+
+class SpectrogramFrontEnd(SpectralFrontEnd):
+    """Waveform [B, T] -> log |STFT|^power [B, n_fft // 2 + 1, frames], always float32.
+
+    Args:
+        sample_rate: input sample rate (kept for the config; the STFT is in samples).
+        n_fft, win_length, hop_length: STFT in samples.
+        window: "hann", "hamming" or "blackman".
+        power: 2 = power spectrum, 1 = magnitude.
+        pre_emphasis: coefficient applied to the waveform first; 0 disables it.
+        log_eps: ``log(x + log_eps)``; 0 keeps the linear spectrogram.
+        freq_mask, time_mask: SpecAugment widths (bins / frames), training only.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        n_fft: int = 512,
+        win_length: int = 400,
+        hop_length: int = 160,
+        window: str = "hann",
+        power: float = 2.0,
+        pre_emphasis: float = 0.97,
+        log_eps: float = 1e-6,
+        freq_mask: int = 0,
+        time_mask: int = 0,
+    ) -> None:
+        if win_length > n_fft:
+            raise ValueError(f"frontend.win_length={win_length} must be <= frontend.n_fft={n_fft}")
+        spec = torchaudio.transforms.Spectrogram(
+            n_fft=n_fft,
+            win_length=win_length,
+            hop_length=hop_length,
+            window_fn=window_fn(window),
+            power=power,
+        )
+        super().__init__(spec, n_fft // 2 + 1, pre_emphasis, log_eps, freq_mask, time_mask)
+        self.sample_rate = sample_rate
