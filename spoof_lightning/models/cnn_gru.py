@@ -24,6 +24,7 @@ max-pool by 3 is skipped when it would leave fewer than ``min_frames`` frames.
 ``stage_features``: the output of each residual group, then the GRU output sequence.
 """
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 import torch
@@ -82,7 +83,7 @@ class CNNGRU(nn.Module):
     def __init__(
         self,
         in_channels: int,
-        filts: list = (16, (16, 16), (16, 32), (32, 32)),  # type: ignore[assignment]
+        filts: Sequence[int | Sequence[int]] = (16, (16, 16), (16, 32), (32, 32)),
         blocks_per_group: int = 2,
         first_conv_kernel: int = 129,
         first_conv_stride: int = 4,
@@ -115,7 +116,7 @@ class CNNGRU(nn.Module):
         self.min_frames = min_frames
 
     @staticmethod
-    def _check_filts(filts: list) -> tuple[int, list[tuple[int, int]]]:
+    def _check_filts(filts: Sequence[int | Sequence[int]]) -> tuple[int, list[tuple[int, int]]]:
         try:
             stem_ch = int(filts[0])
             groups = [(int(a), int(b)) for a, b in filts[1:]]

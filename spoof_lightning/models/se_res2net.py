@@ -15,6 +15,7 @@ convolves every group independently (strided) and average-pools the last group.
 gives 0.92M parameters for 26w4s; 4 is the ImageNet Res2Net value.
 """
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 import torch
@@ -110,7 +111,7 @@ class SERes2Net(nn.Module):
     def __init__(
         self,
         in_channels: int,
-        layers: list[int] = (3, 4, 6, 3),  # type: ignore[assignment]
+        layers: Sequence[int] = (3, 4, 6, 3),
         base_width: int = 26,
         scale: int = 4,
         stem_channels: int = 16,

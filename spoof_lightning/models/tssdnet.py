@@ -17,6 +17,7 @@ max-pool by 4 is skipped when it would leave no frame.
 ``embedding``: the 32-d input of the output layer; ``stage_features``: the 4 module outputs.
 """
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 import torch
@@ -86,9 +87,9 @@ class _TSSDNet(nn.Module):
     def __init__(
         self,
         in_channels: int,
-        channels: list[int] = (16, 32, 64, 128, 128),  # type: ignore[assignment]
+        channels: Sequence[int] = (16, 32, 64, 128, 128),
         stem_kernel: int = 7,
-        fc_dims: list[int] = (64, 32),  # type: ignore[assignment]
+        fc_dims: Sequence[int] = (64, 32),
     ) -> None:
         super().__init__()
         if len(channels) < 2:
