@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from math import gcd
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import numpy as np
 import soundfile as sf
@@ -48,18 +48,54 @@ def load_audio(path: str | Path, target_sr: int | None = 16000) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise AudioError(path, "file not found")
+    return decode_audio(path, target_sr, path)
+
+
+def decode_audio(
+    source: str | Path | BinaryIO, target_sr: int | None = 16000, name: str | Path = "<bytes>"
+) -> np.ndarray:
+    """Decode a file or file-like object (e.g. a tar member) like :func:`load_audio`.
+
+    ``name`` identifies the source in :class:`AudioError` messages.
+    """
     try:
-        data, sr = sf.read(path, dtype="float32", always_2d=True)
+        with sf.SoundFile(source) as fh:
+            sr, declared = fh.samplerate, fh.frames
+            data = fh.read(dtype="float32", always_2d=True)
+            short = _riff_shortfall(source) if fh.format in ("WAV", "WAVEX", "RF64") else 0
+            exact = fh.format not in ("MPEG", "OGG")  # their frame counts are estimates
     except Exception as err:  # libsndfile reports corrupt/truncated files in many ways
-        raise AudioError(path, f"cannot decode audio ({type(err).__name__}: {err})") from err
+        raise AudioError(name, f"cannot decode audio ({type(err).__name__}: {err})") from err
+    if short > 0 or (exact and 0 < len(data) < declared):
+        raise AudioError(name, "truncated file (fewer samples than its header declares)")
     if data.shape[0] == 0:
-        raise AudioError(path, "empty audio (0 samples)")
+        raise AudioError(name, "empty audio (0 samples)")
     x = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     if not np.isfinite(x).all():
-        raise AudioError(path, "audio contains NaN or infinite samples")
+        raise AudioError(name, "audio contains NaN or infinite samples")
     if target_sr is not None and sr != target_sr:
         x = resample(x, sr, target_sr)
     return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _riff_shortfall(source: str | Path | BinaryIO) -> int:
+    """Bytes missing from a RIFF/WAVE ``data`` chunk (libsndfile silently reads what is there)."""
+    fh = open(source, "rb") if isinstance(source, str | Path) else source  # noqa: SIM115
+    try:
+        fh.seek(0, 2)
+        total = fh.tell()
+        fh.seek(12)
+        while (header := fh.read(8)) and len(header) == 8:
+            chunk, size = header[:4], int.from_bytes(header[4:], "little")
+            if chunk == b"data":
+                return max(0, fh.tell() + size - total) if size != 0xFFFFFFFF else 0
+            fh.seek(size + size % 2, 1)
+        return 0
+    finally:
+        if isinstance(source, str | Path):
+            fh.close()
+        else:
+            fh.seek(0)
 
 
 def audio_info(path: str | Path) -> tuple[int, int]:
@@ -72,32 +108,35 @@ def audio_info(path: str | Path) -> tuple[int, int]:
 
 
 def repeat_pad(x: np.ndarray, n: int) -> np.ndarray:
-    """Tile ``x`` until it has ``n`` samples (truncate when longer)."""
-    if len(x) == 0:
+    """Tile ``x`` along its last axis until it has ``n`` samples (truncate when longer)."""
+    length = x.shape[-1]
+    if length == 0:
         raise ValueError("cannot repeat-pad an empty waveform")
-    if len(x) >= n:
-        return x[:n]
-    return np.tile(x, -(-n // len(x)))[:n]
+    if length >= n:
+        return x[..., :n]
+    reps = (1,) * (x.ndim - 1) + (-(-n // length),)
+    return np.tile(x, reps)[..., :n]
 
 
 def zero_pad(x: np.ndarray, n: int) -> np.ndarray:
-    """Append zeros until ``x`` has ``n`` samples (truncate when longer)."""
-    if len(x) >= n:
-        return x[:n]
-    return np.pad(x, (0, n - len(x)))
+    """Append zeros along the last axis until ``x`` has ``n`` samples (truncate when longer)."""
+    if x.shape[-1] >= n:
+        return x[..., :n]
+    return np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, n - x.shape[-1])])
 
 
 def first_n(x: np.ndarray, n: int) -> np.ndarray:
-    """The first ``n`` samples (fewer when ``x`` is shorter)."""
-    return x[:n]
+    """The first ``n`` samples along the last axis (fewer when ``x`` is shorter)."""
+    return x[..., :n]
 
 
 def random_crop(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """A window of ``n`` samples at a uniformly drawn offset (all of ``x`` when shorter)."""
-    if len(x) <= n:
+    """A window of ``n`` samples at a uniform offset along the last axis (all when shorter)."""
+    length = x.shape[-1]
+    if length <= n:
         return x
-    start = int(rng.integers(0, len(x) - n + 1))
-    return x[start : start + n]
+    start = int(rng.integers(0, length - n + 1))
+    return x[..., start : start + n]
 
 
 def fix_length(
@@ -107,7 +146,10 @@ def fix_length(
     pad: PadPolicy = "repeat",
     rng: np.random.Generator | None = None,
 ) -> np.ndarray:
-    """Crop (``first`` or ``random``) then pad (``repeat`` or ``zero``) ``x`` to ``n`` samples."""
+    """Crop (``first`` or ``random``) then pad (``repeat`` or ``zero``) ``x`` to ``n`` samples.
+
+    Works on the last axis, so stacking a waveform with per-sample targets crops both alike.
+    """
     if crop == "random":
         if rng is None:
             raise ValueError("crop='random' needs an rng")
@@ -129,6 +171,7 @@ __all__ = [
     "CropPolicy",
     "PadPolicy",
     "audio_info",
+    "decode_audio",
     "first_n",
     "fix_length",
     "load_audio",

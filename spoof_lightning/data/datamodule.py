@@ -3,71 +3,140 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, Literal
 
 import lightning as L
 from torch.utils.data import DataLoader
 
 from spoof_lightning.data.audio import PadPolicy
-from spoof_lightning.data.dataset import Augment, EpochSampler, OnError, UtteranceDataset, collate
-from spoof_lightning.data.protocols import SPLITS, Utterance, load_split
+from spoof_lightning.data.dataset import (
+    BAD_FILES_CSV,
+    Augment,
+    EpochSampler,
+    ItemTransform,
+    OnError,
+    UtteranceDataset,
+    collate,
+)
+from spoof_lightning.data.preflight import Level, SplitReport, apply_policy, check_split
+from spoof_lightning.data.protocols import SPLITS, MissingDataError, Problem, Utterance, load_split
+from spoof_lightning.data.shards import INDEX
+from spoof_lightning.data.streaming import (
+    FileSource,
+    ShardSource,
+    StreamingDataset,
+    StreamLoader,
+    Uneven,
+)
+from spoof_lightning.data.subset import select_subset
 
 log = logging.getLogger(__name__)
+LoaderKind = Literal["map", "stream", "shards"]
 
 
 class AntiSpoofDataModule(L.LightningDataModule):
     """Train/val/test loaders over a registered corpus (``protocols.CORPORA``).
 
     Args:
-        corpus: registry name, e.g. ``asvspoof2019_la``.
+        corpus: registry name, e.g. ``asvspoof2019_la``, ``asvspoof2021_df``, ``had``, ``folder``.
         root: corpus root directory (config key ``data.root``).
+        corpus_options: extra loader options, e.g. ``{phase: eval}`` (2021),
+            ``{labels: labels.csv}`` (folder), ``{keys_root: ...}`` (2021).
+        train_corpus / train_root / train_corpus_options: where the train and val splits
+            come from when it is not ``corpus`` (the 2021 sets have no train/dev:
+            train and validate on 2019).
         sample_rate: model rate; files at another rate are resampled.
         train_crop: training excerpt length in samples (random crop + pad).
         eval_crop: val/test excerpt length (first N + pad); None = full utterances,
             padded per batch with a ``length`` tensor.
+        pad: ``repeat`` (AASIST) or ``zero`` padding of short utterances.
+        frame_hop: seconds per frame of the ``frame_labels`` targets (HAD localisation);
+            None = no frame targets.
         batch_size / eval_batch_size: loader batch sizes (eval defaults to batch_size).
-        num_workers: loader processes.
-        seed: seeds crop offsets, augmentation and shuffling (per epoch and item).
+        num_workers / pin_memory / persistent_workers: passed to the loaders.
+        seed: seeds crop offsets, augmentation, shuffling and subsets.
         demo: generate the synthetic demo corpus under ``root`` in ``prepare_data``.
         augment: ``augment(waveform, rng) -> waveform`` callable, train split only.
-        pad: ``repeat`` (AASIST) or ``zero`` padding of short utterances.
-        on_error: ``strict`` raises on an unreadable file; ``skip`` replaces it and
-            records it in ``bad_file_log``.
-        bad_file_log: CSV where skipped files are recorded (e.g. in the run dir).
-        pin_memory / persistent_workers: passed to the loaders.
+        subset: per split, a seeded subset: ``{train: {per_class: 1000}}``; keys
+            ``per_class`` (int or ``{bonafide: n, spoof: m}``), ``per_attack`` or ``size``.
+        loader: ``map`` (default, local disks), ``stream`` (iterable, lazy reads) or
+            ``shards`` (tar shards under ``shards_root/<split>/``).
+        shards_root: folder written by ``python -m spoof_lightning.data.shards``.
+        shuffle_buffer: samples in the streaming shuffle buffer (train only).
+        uneven: streaming; ``wrap`` repeats a few samples, ``drop`` leaves a few out,
+            so that every rank gets the same number of batches.
+        preflight: ``off``, ``exists``, ``header`` (default) or ``decode``: how deeply the
+            files are checked in ``setup``.
+        on_error: ``strict`` fails on any bad entry or file; ``skip`` leaves them out
+            (mid-epoch: replaces them) and records them.
+        report_dir: where ``data_problems.csv`` and ``bad_files.csv`` go (the run dir).
     """
 
     def __init__(
         self,
         corpus: str = "asvspoof2019_la",
         root: str = "data/demo",
+        corpus_options: Mapping[str, Any] | None = None,
+        train_corpus: str | None = None,
+        train_root: str | None = None,
+        train_corpus_options: Mapping[str, Any] | None = None,
         sample_rate: int = 16000,
         train_crop: int = 64600,
         eval_crop: int | None = 64600,
+        pad: PadPolicy = "repeat",
+        frame_hop: float | None = None,
         batch_size: int = 32,
         eval_batch_size: int | None = None,
         num_workers: int = 0,
+        pin_memory: bool = False,
+        persistent_workers: bool = False,
         seed: int = 0,
         demo: bool = False,
         augment: Augment | None = None,
-        pad: PadPolicy = "repeat",
+        subset: Mapping[str, Mapping[str, Any]] | None = None,
+        loader: LoaderKind = "map",
+        shards_root: str | None = None,
+        shuffle_buffer: int = 1000,
+        uneven: Uneven = "wrap",
+        preflight: Level = "header",
         on_error: OnError = "strict",
-        bad_file_log: str | None = None,
-        pin_memory: bool = False,
-        persistent_workers: bool = False,
+        report_dir: str | None = None,
     ) -> None:
         super().__init__()
+        if loader not in ("map", "stream", "shards"):
+            raise ValueError(f"data.loader must be map, stream or shards, got {loader!r}")
+        if loader == "shards" and not shards_root:
+            raise ValueError("data.loader=shards needs data.shards_root (see data/shards.py)")
+        if subset and loader == "shards":
+            raise ValueError(
+                "data.subset applies to protocol entries; convert the subset to shards"
+            )
+        unknown = set(subset or {}) - set(SPLITS)
+        if unknown:
+            raise ValueError(f"data.subset keys {sorted(unknown)}: use {SPLITS}")
         self.corpus, self.root = corpus, Path(root)
+        self.corpus_options = dict(corpus_options or {})
+        self.train_corpus, self.train_root = train_corpus, train_root
+        self.train_corpus_options = dict(train_corpus_options or {})
         self.sample_rate, self.train_crop, self.eval_crop = sample_rate, train_crop, eval_crop
+        self.pad, self.frame_hop = pad, frame_hop
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
-        self.num_workers, self.seed, self.demo = num_workers, seed, demo
-        self.augment, self.pad, self.on_error = augment, pad, on_error
-        self.bad_file_log = bad_file_log
-        self.pin_memory = pin_memory
+        self.num_workers, self.pin_memory = num_workers, pin_memory
         self.persistent_workers = persistent_workers and num_workers > 0
+        self.seed, self.demo, self.augment = seed, demo, augment
+        self.subset = {k: dict(v) for k, v in (subset or {}).items()}
+        self.loader, self.shards_root = loader, shards_root
+        self.shuffle_buffer, self.uneven = shuffle_buffer, uneven
+        self.preflight, self.on_error = preflight, on_error
+        self.report_dir = Path(report_dir) if report_dir else None
+        self.reports: dict[str, SplitReport] = {}
         self._utterances: dict[str, list[Utterance]] = {}
-        self.datasets: dict[str, UtteranceDataset] = {}
+        self.datasets: dict[str, UtteranceDataset | StreamingDataset] = {}
+
+    # ------------------------------------------------------------------ data
 
     def prepare_data(self) -> None:
         if self.demo:
@@ -75,66 +144,148 @@ class AntiSpoofDataModule(L.LightningDataModule):
 
             ensure_demo_corpus(self.root)
 
+    def source(self, split: str) -> tuple[str, Path, dict[str, Any], str]:
+        """``(corpus, root, options, config key)`` that ``split`` is read from."""
+        if split in ("train", "val") and self.train_corpus:
+            if not self.train_root:
+                raise MissingDataError(
+                    f"{self.train_corpus} root for the {split} split",
+                    Path("<unset>"),
+                    "data.train_root",
+                )
+            return (
+                self.train_corpus,
+                Path(self.train_root),
+                self.train_corpus_options,
+                "data.train_root",
+            )
+        return self.corpus, self.root, self.corpus_options, "data.root"
+
     def utterances(self, split: str) -> list[Utterance]:
-        """Protocol entries of ``split`` (train/val/test), read on first use."""
+        """Usable entries of ``split`` (train/val/test) after preflight and subset; read once.
+
+        Eval code joins scores with this metadata (speaker, attack, ``meta``) by utt_id.
+        """
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
         if split not in self._utterances:
-            self._utterances[split] = load_split(self.corpus, self.root, split)
-            log.info("%s %s: %d utterances", self.corpus, split, len(self._utterances[split]))
+            self._load([split])
         return self._utterances[split]
 
-    def dataset(self, split: str) -> UtteranceDataset:
-        """The dataset of ``split``, built on first use."""
-        if split not in self.datasets:
-            train = split == "train"
-            self.datasets[split] = UtteranceDataset(
-                self.utterances(split),
-                sample_rate=self.sample_rate,
-                crop=self.train_crop if train else self.eval_crop,
-                train=train,
-                augment=self.augment if train else None,
-                seed=self.seed,
-                pad=self.pad,
-                on_error=self.on_error,
-                bad_file_log=self.bad_file_log,
+    def _load(self, splits: list[str]) -> None:
+        for split in splits:
+            if self.loader == "shards":
+                self._utterances[split] = self._shard_source(split).utterances()
+                continue
+            corpus, root, options, key = self.source(split)
+            problems: list[Problem] = []
+            entries = load_split(corpus, root, split, problems, key=key, **options)
+            self.reports[split] = check_split(split, entries, problems, self.preflight)
+        pending = {s: self.reports[s] for s in splits if s in self.reports}
+        kept = apply_policy(pending, self.on_error, self.report_dir)
+        for split, entries in kept.items():
+            if not entries:
+                raise MissingDataError(
+                    f"usable entries of the {split} split", self.root, "data.root"
+                )
+            if split in self.subset:
+                entries = select_subset(entries, self.seed, **self.subset[split])
+                log.info("%s subset: %d entries (%s)", split, len(entries), self.subset[split])
+            self._utterances[split] = entries
+
+    def _shard_source(self, split: str) -> ShardSource:
+        index = Path(self.shards_root) / split / INDEX
+        if not index.is_file():
+            raise MissingDataError(
+                f"{split} shards (write them with python -m spoof_lightning.data.shards)",
+                index,
+                "data.shards_root",
             )
-        return self.datasets[split]
+        return ShardSource(index, self.sample_rate)
+
+    def transform(self, split: str) -> ItemTransform:
+        train = split == "train"
+        return ItemTransform(
+            sample_rate=self.sample_rate,
+            crop=self.train_crop if train else self.eval_crop,
+            train=train,
+            augment=self.augment if train else None,
+            pad=self.pad,
+            frame_hop=self.frame_hop,
+        )
+
+    def dataset(self, split: str) -> UtteranceDataset | StreamingDataset:
+        """The dataset of ``split``, built on first use."""
+        if split in self.datasets:
+            return self.datasets[split]
+        bad_log = self.report_dir / BAD_FILES_CSV if self.report_dir else None
+        if self.loader == "map":
+            ds: UtteranceDataset | StreamingDataset = UtteranceDataset(
+                self.utterances(split), self.transform(split), self.seed, self.on_error, bad_log
+            )
+        else:
+            source = (
+                self._shard_source(split)
+                if self.loader == "shards"
+                else FileSource(self.utterances(split), self.sample_rate)
+            )
+            trainer = self.trainer
+            ds = StreamingDataset(
+                source,
+                self.transform(split),
+                shuffle=split == "train",
+                seed=self.seed,
+                shuffle_buffer=self.shuffle_buffer if split == "train" else 0,
+                uneven=self.uneven if split == "train" else "wrap",
+                rank=trainer.global_rank if trainer is not None else None,
+                world_size=trainer.world_size if trainer is not None else None,
+                on_error=self.on_error,
+                bad_file_log=bad_log,
+            )
+        self.datasets[split] = ds
+        return ds
 
     def setup(self, stage: str | None = None) -> None:
         wanted = {
-            "fit": ("train", "val"),
-            "validate": ("val",),
-            "test": ("test",),
-            "predict": ("test",),
-        }.get(stage or "", SPLITS)
+            "fit": ["train", "val"],
+            "validate": ["val"],
+            "test": ["test"],
+            "predict": ["test"],
+        }.get(stage or "", list(SPLITS))
+        missing = [s for s in wanted if s not in self._utterances]
+        if missing and self.loader != "shards":
+            self._load(missing)
         for split in wanted:
             self.dataset(split)
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+    # --------------------------------------------------------------- loaders
+
+    def _loader(self, split: str) -> DataLoader:
         ds = self.dataset(split)
-        return DataLoader(
-            ds,
-            batch_size=self.batch_size if split == "train" else self.eval_batch_size,
-            sampler=EpochSampler(len(ds), shuffle=shuffle, seed=self.seed),
-            num_workers=self.num_workers,
-            collate_fn=collate,
-            pin_memory=self.pin_memory,
-            persistent_workers=self.persistent_workers,
-            drop_last=False,
-        )
+        common = {
+            "batch_size": self.batch_size if split == "train" else self.eval_batch_size,
+            "num_workers": self.num_workers,
+            "collate_fn": collate,
+            "pin_memory": self.pin_memory,
+            "persistent_workers": self.persistent_workers,
+            "drop_last": False,
+        }
+        if isinstance(ds, StreamingDataset):
+            return StreamLoader(ds, **common)
+        sampler = EpochSampler(len(ds), shuffle=split == "train", seed=self.seed)
+        return DataLoader(ds, sampler=sampler, **common)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        return self._loader("train")
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
+        return self._loader("val")
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+        return self._loader("test")
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+        return self._loader("test")
 
 
 __all__ = ["AntiSpoofDataModule"]

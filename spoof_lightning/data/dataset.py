@@ -1,4 +1,4 @@
-"""Map-style dataset of protocol utterances, its epoch-aware sampler and the collate function.
+"""Map-style dataset of protocol utterances, the per-item transform, sampler and collate.
 
 Randomness (crop offsets, augmentation) comes from a generator seeded with
 ``(seed, epoch, index)``, so a run is reproducible whatever the number of workers,
@@ -13,6 +13,7 @@ import csv
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,11 +22,12 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from spoof_lightning.data.audio import AudioError, PadPolicy, fix_length, load_audio
-from spoof_lightning.data.protocols import Utterance
+from spoof_lightning.data.protocols import Utterance, parse_segments
 
 log = logging.getLogger(__name__)
 Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 OnError = Literal["strict", "skip"]
+BAD_FILES_CSV = "bad_files.csv"
 MAX_REPLACEMENTS = 16
 
 
@@ -34,9 +36,9 @@ def item_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, epoch, index])
 
 
-def record_bad_file(csv_path: Path | None, path: Path, reason: str, stage: str) -> None:
-    """Append ``path,reason,stage`` to the bad-file CSV (one short append, safe across workers)."""
-    log.warning("skipping bad audio %s: %s", path, reason)
+def record_bad_file(csv_path: Path | None, source: str | Path, reason: str, stage: str) -> None:
+    """Log a skipped file and append it to ``csv_path`` (one short append; safe across workers)."""
+    log.warning("skipping bad audio %s: %s", source, reason)
     if csv_path is None:
         return
     csv_path.parent.mkdir(parents=True, exist_ok=True)
@@ -45,7 +47,83 @@ def record_bad_file(csv_path: Path | None, path: Path, reason: str, stage: str) 
         writer = csv.writer(fh)
         if new:
             writer.writerow(["path", "reason", "stage", "pid"])
-        writer.writerow([str(path), reason, stage, os.getpid()])
+        writer.writerow([str(source), reason, stage, os.getpid()])
+
+
+def sample_targets(utt: Utterance, n: int, sample_rate: int) -> np.ndarray:
+    """Per-sample targets ``[n]``: +1 genuine, -1 fake, from HAD segments or the label.
+
+    Samples after the last segment take its flag (segment times are rounded to 10 ms).
+    """
+    segments = utt.meta.get("segments")
+    if not segments:
+        return np.full(n, 1.0 if utt.label == 1 else -1.0, dtype=np.float32)
+    parsed = parse_segments(segments)
+    out = np.full(n, 1.0 if parsed[0][2] else -1.0, dtype=np.float32)
+    for i, (start, end, genuine) in enumerate(parsed):
+        b = n if i == len(parsed) - 1 else round(end * sample_rate)
+        out[round(start * sample_rate) : b] = 1.0 if genuine else -1.0
+    return out
+
+
+def frame_labels(targets: np.ndarray, hop: int) -> np.ndarray:
+    """Pool per-sample targets (+1 genuine, -1 fake, 0 padding) into frames of ``hop`` samples.
+
+    A frame is 0 (fake) when any sample is fake, 1 when it has genuine samples only,
+    -1 (ignore) when it is all padding.
+    """
+    frames = -(-len(targets) // hop)
+    t = np.zeros(frames * hop, dtype=np.float32)
+    t[: len(targets)] = targets
+    t = t.reshape(frames, hop)
+    return np.where((t < 0).any(1), 0, np.where((t > 0).any(1), 1, -1)).astype(np.int64)
+
+
+@dataclass
+class ItemTransform:
+    """Turns a decoded utterance into a dataset item (shared by map-style and streaming).
+
+    ``train``: random crop + pad to ``crop`` samples, then ``augment(x, rng)``.
+    Otherwise the first ``crop`` samples, padded, or the whole utterance when ``crop``
+    is None. With ``frame_hop`` (seconds) the item also holds ``frame_labels``
+    (1 genuine, 0 fake, -1 padding; HAD segments, else the utterance label), cropped
+    and padded with the waveform.
+    """
+
+    sample_rate: int = 16000
+    crop: int | None = 64600
+    train: bool = False
+    augment: Augment | None = None
+    pad: PadPolicy = "repeat"
+    frame_hop: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.crop is None and self.train:
+            raise ValueError("training needs a fixed crop length (data.train_crop)")
+
+    def __call__(self, utt: Utterance, x: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
+        targets = None
+        if self.frame_hop is not None:
+            x = np.stack([x, sample_targets(utt, len(x), self.sample_rate)])
+        if self.crop is not None:
+            x = fix_length(x, self.crop, "random" if self.train else "first", self.pad, rng)
+        if self.frame_hop is not None:
+            x, targets = x[0], x[1]
+        if self.augment is not None and self.train:
+            x = np.asarray(self.augment(x, rng), dtype=np.float32)
+            if self.crop is not None and len(x) != self.crop:
+                x = fix_length(x, self.crop, "first", self.pad)
+        item: dict[str, Any] = {
+            "waveform": torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
+            "label": utt.label,
+            "utt_id": utt.utt_id,
+            "speaker": utt.speaker,
+            "attack": utt.attack,
+        }
+        if targets is not None:
+            hop = max(1, round(self.frame_hop * self.sample_rate))
+            item["frame_labels"] = torch.from_numpy(frame_labels(targets, hop))
+        return item
 
 
 class EpochSampler(Sampler[tuple[int, int]]):
@@ -77,57 +155,33 @@ class EpochSampler(Sampler[tuple[int, int]]):
 class UtteranceDataset(Dataset):
     """Waveforms of protocol utterances as dicts (the item contract of ``contracts.py``).
 
-    ``train=True``: random crop + pad to ``crop`` samples, then ``augment``.
-    ``train=False``: the first ``crop`` samples, padded (deterministic); with
-    ``crop=None`` the full utterance (collate pads the batch and gives ``length``).
-    A bad file raises :class:`AudioError` under ``on_error='strict'``; under ``'skip'``
-    it is logged, appended to ``bad_file_log`` and replaced by the next readable item.
+    ``transform`` crops, pads and augments (see :class:`ItemTransform`). A bad file
+    raises :class:`AudioError` under ``on_error='strict'``; under ``'skip'`` it is
+    logged, appended to ``bad_file_log`` and replaced by the next readable item (which
+    keeps its own utt_id: an evaluation run then scores that utterance twice and the
+    bad one not at all, so the CSV must be read with the scores).
     """
 
     def __init__(
         self,
         utterances: Sequence[Utterance],
-        sample_rate: int = 16000,
-        crop: int | None = 64600,
-        train: bool = False,
-        augment: Augment | None = None,
+        transform: ItemTransform | None = None,
         seed: int = 0,
-        pad: PadPolicy = "repeat",
         on_error: OnError = "strict",
         bad_file_log: str | Path | None = None,
     ) -> None:
         if on_error not in ("strict", "skip"):
             raise ValueError(f"on_error must be 'strict' or 'skip', got {on_error!r}")
-        if crop is None and train:
-            raise ValueError("training needs a fixed crop length (data.train_crop)")
+        if not utterances:
+            raise ValueError("UtteranceDataset needs at least one utterance")
         self.utterances = list(utterances)
-        self.sample_rate, self.crop, self.train = sample_rate, crop, train
-        self.augment, self.seed, self.pad, self.on_error = augment, seed, pad, on_error
+        self.transform = transform or ItemTransform()
+        self.seed, self.on_error = seed, on_error
         self.bad_file_log = Path(bad_file_log) if bad_file_log is not None else None
         self.bad_files: list[tuple[Path, str]] = []
 
     def __len__(self) -> int:
         return len(self.utterances)
-
-    def waveform(self, utt: Utterance, rng: np.random.Generator) -> np.ndarray:
-        """Decode, crop/pad and augment one utterance."""
-        x = load_audio(utt.path, self.sample_rate)
-        if self.crop is not None:
-            x = fix_length(x, self.crop, "random" if self.train else "first", self.pad, rng)
-        if self.augment is not None and self.train:
-            x = np.asarray(self.augment(x, rng), dtype=np.float32)
-            if self.crop is not None and len(x) != self.crop:
-                x = fix_length(x, self.crop, "first", self.pad)
-        return x
-
-    def make_item(self, utt: Utterance, x: np.ndarray) -> dict[str, Any]:
-        return {
-            "waveform": torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
-            "label": utt.label,
-            "utt_id": utt.utt_id,
-            "speaker": utt.speaker,
-            "attack": utt.attack,
-        }
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
         epoch, index = key if isinstance(key, tuple) else (0, key)
@@ -135,16 +189,15 @@ class UtteranceDataset(Dataset):
             i = (index + attempt) % len(self.utterances)
             utt = self.utterances[i]
             try:
-                x = self.waveform(utt, item_rng(self.seed, epoch, i))
+                x = load_audio(utt.path, self.transform.sample_rate)
             except AudioError as err:
                 if self.on_error == "strict":
                     raise
                 self.bad_files.append((utt.path, err.reason))
-                record_bad_file(
-                    self.bad_file_log, utt.path, err.reason, "train" if self.train else "eval"
-                )
+                stage = "train" if self.transform.train else "eval"
+                record_bad_file(self.bad_file_log, utt.path, err.reason, stage)
                 continue
-            return self.make_item(utt, x)
+            return self.transform(utt, x, item_rng(self.seed, epoch, i))
         raise AudioError(
             self.utterances[index].path,
             f"this and the next {MAX_REPLACEMENTS} files are unreadable; is the corpus intact?",
@@ -152,9 +205,9 @@ class UtteranceDataset(Dataset):
 
 
 def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Batch items: waveforms ``[B, T]`` (zero-padded to the longest), ``length`` ``[B]``,
+    """Batch items: waveforms ``[B, T]`` (zero-padded to the longest) with ``length`` ``[B]``,
     ``label`` long ``[B]``, other tensors stacked (padded with -1 along their first axis
-    when lengths differ), strings as lists."""
+    when lengths differ, e.g. ``frame_labels``), strings as lists."""
     lengths = torch.tensor([len(it["waveform"]) for it in items], dtype=torch.long)
     waves = torch.zeros(len(items), int(lengths.max()), dtype=torch.float32)
     for row, it in enumerate(items):
@@ -175,4 +228,14 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     return batch
 
 
-__all__ = ["EpochSampler", "UtteranceDataset", "collate", "item_rng", "record_bad_file"]
+__all__ = [
+    "BAD_FILES_CSV",
+    "EpochSampler",
+    "ItemTransform",
+    "UtteranceDataset",
+    "collate",
+    "frame_labels",
+    "item_rng",
+    "record_bad_file",
+    "sample_targets",
+]

@@ -74,4 +74,79 @@ def make_asvspoof2019(
     return root
 
 
-__all__ = ["make_asvspoof2019", "synth", "write_audio"]
+def _asv21_row(track: str, utt: str, bona: bool, phase: str, i: int) -> str:
+    key = "bonafide" if bona else "spoof"
+    if track == "LA":
+        attack = "bonafide" if bona else f"A{7 + i % 13:02d}"
+        codec = ["none", "alaw", "pstn", "g722", "ulaw", "gsm", "opus"][i % 7]
+        return f"LA_{i:04d} {utt} {codec} ita_tx {attack} {key} notrim {phase}"
+    if track == "DF":
+        attack = "bonafide" if bona else f"A{7 + i % 13:02d}"
+        vocoder = "bonafide" if bona else "traditional_vocoder"
+        return f"LA_{i:04d} {utt} low_mp3 asvspoof {attack} {key} notrim {phase} {vocoder} - - - -"
+    attack = "- - - -" if bona else "r1 m2 s3 c4"
+    return f"PA_{i:04d} {utt} R3 M3 D4 {attack} {key} notrim {phase}"
+
+
+def make_asvspoof2021(
+    root: Path,
+    track: str = "LA",
+    per_phase: tuple[int, int] = (2, 3),
+    phases: tuple[str, ...] = ("eval", "progress", "hidden"),
+    sr: int = 16000,
+    seed: int = 0,
+) -> Path:
+    """Write an ASVspoof 2021 LA/DF/PA evaluation set and its keys under ``root``.
+
+    ``ASVspoof2021_<track>_eval/flac/<utt>.flac`` plus ``keys/<track>/CM/trial_metadata.txt``
+    with ``per_phase = (bona fide, spoof)`` lines for each phase. Returns ``root``.
+    """
+    rng = np.random.default_rng(seed)
+    rows = []
+    for p, phase in enumerate(phases):
+        for i in range(sum(per_phase)):
+            number = 1000000 + 100 * p + i
+            utt = f"{track}_E_{number}"
+            rows.append(_asv21_row(track, utt, i < per_phase[0], phase, i))
+            wav = synth(int(rng.integers(3000, 9000)), sr, seed=number)
+            write_audio(root / f"ASVspoof2021_{track}_eval" / "flac" / f"{utt}.flac", wav, sr)
+    keys = root / "keys" / track / "CM" / "trial_metadata.txt"
+    keys.parent.mkdir(parents=True, exist_ok=True)
+    keys.write_text("\n".join(rows) + "\n")
+    return root
+
+
+def make_had(
+    root: Path,
+    counts: dict[str, tuple[int, int]] | None = None,
+    sr: int = 16000,
+    seed: int = 0,
+) -> Path:
+    """Write a HAD corpus under ``root/HAD``; ``counts``: split -> (real, fake). Returns ``root``.
+
+    Train and dev keep the upstream folders ``real/`` and ``conbine/`` (sic); test files
+    are in ``test/``. Fake files are genuine-fake-genuine with a fake middle third.
+    """
+    counts = counts or {"train": (2, 3), "dev": (1, 2), "test": (1, 2)}
+    rng = np.random.default_rng(seed)
+    for split, (n_real, n_fake) in counts.items():
+        split_dir = root / "HAD" / f"HAD_{split}"
+        lines = []
+        for i in range(n_real + n_fake):
+            real = i < n_real
+            utt = f"HAD_{split}_{'real' if real else 'fake'}_{i:08d}"
+            n = int(rng.integers(8000, 16000))
+            dur = n / sr
+            if real:
+                segments = f"0.00-{dur:.2f}-T"
+            else:
+                a, b = dur / 3, 2 * dur / 3
+                segments = f"0.00-{a:.2f}-T/{a:.2f}-{b:.2f}-F/{b:.2f}-{dur:.2f}-T"
+            lines.append(f"{utt} {segments} {int(real)}")
+            folder = "test" if split == "test" else ("real" if real else "conbine")
+            write_audio(split_dir / folder / f"{utt}.wav", synth(n, sr, seed=i), sr)
+        (split_dir / f"HAD_{split}_label.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+__all__ = ["make_asvspoof2019", "make_asvspoof2021", "make_had", "synth", "write_audio"]

@@ -1,16 +1,36 @@
 """Protocol parsers and official directory layouts, one loader per corpus.
 
-Every loader maps ``(root, split, **options)`` to a list of :class:`Utterance` in
-protocol order. Splits are named ``train``, ``val`` and ``test`` (ASVspoof's train,
-dev and eval). Formats are documented in ``DESIGN.md``; a line that does not fit is a
-:class:`ProtocolError` naming ``file:line`` and the line, never a silent drop.
+Every loader maps ``(root, split, problems, **options)`` to the :class:`Utterance`
+list of a split, in protocol order. Splits are ``train``, ``val`` and ``test``
+(ASVspoof's train, dev and eval). Line formats are in ``DESIGN.md``.
+
+A line that does not parse, an unknown key or a repeated utterance id becomes a
+:class:`Problem` and the entry is left out; :func:`load_split` raises a
+:class:`ProtocolError` listing them all unless the caller passes its own
+``problems`` list (the ``skip`` policy of :mod:`spoof_lightning.data.preflight`,
+which reports every one). Nothing is dropped silently.
+
+Corpora (registry name -> layout under ``root``):
+
+- ``asvspoof2019_la`` / ``asvspoof2019_pa``: ``{LA,PA}/ASVspoof2019_*_{train,dev,eval}/flac``
+  and ``{LA,PA}/ASVspoof2019_*_cm_protocols`` (Wang et al., 2020).
+- ``asvspoof2021_la`` / ``_df`` / ``_pa``: ``ASVspoof2021_{LA,DF,PA}_eval/flac`` and the
+  keys ``keys/{LA,DF,PA}/CM/trial_metadata.txt``; test split only, the lines whose
+  phase column is ``eval`` (option ``phase``) (Liu et al., 2023).
+- ``had``: Half-truth Audio Detection (Yi et al., Interspeech 2021),
+  ``HAD_{train,dev,test}/HAD_<split>_label.txt`` and wav files anywhere below
+  ``HAD_<split>/`` (upstream folders include the misspelling ``conbine``).
+- ``folder``: any directory of wav/flac/ogg/mp3, unlabeled or labeled by a CSV.
 """
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from spoof_lightning.data.audio import AUDIO_EXTENSIONS
 
 BONAFIDE, SPOOF, UNKNOWN = 1, 0, -1
 KEYS = {"bonafide": BONAFIDE, "spoof": SPOOF}
@@ -27,6 +47,19 @@ class Utterance:
     speaker: str = "-"
     attack: str = "-"
     meta: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong with one protocol line or audio file."""
+
+    kind: str  # malformed | unknown_key | duplicate_id | missing_file | unreadable | ...
+    source: str  # protocol file (with :line) or audio file
+    detail: str
+    utt_id: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.kind}: {self.detail}"
 
 
 class ProtocolError(ValueError):
@@ -48,6 +81,14 @@ class MissingDataError(FileNotFoundError):
         self.key = key
 
 
+def format_problems(problems: list[Problem], limit: int = 20) -> str:
+    """A multi-line listing of ``problems`` (at most ``limit`` lines, then a count)."""
+    lines = [f"  {p}" for p in problems[:limit]]
+    if len(problems) > limit:
+        lines.append(f"  ... and {len(problems) - limit} more")
+    return "\n".join(lines)
+
+
 def _lines(path: Path) -> Iterator[tuple[int, list[str], str]]:
     """Yield ``(line_number, fields, raw_line)`` for the non-blank lines of ``path``."""
     with open(path, encoding="utf-8") as fh:
@@ -57,31 +98,44 @@ def _lines(path: Path) -> Iterator[tuple[int, list[str], str]]:
                 yield number, fields, raw.rstrip("\n")
 
 
-def parse_key(key: str, path: Path, number: int, raw: str) -> int:
-    """Map ``bonafide``/``spoof`` to 1/0; anything else is a :class:`ProtocolError`."""
-    try:
+def _key(key: str, where: str, raw: str, found: list[Problem]) -> int | None:
+    """Map ``bonafide``/``spoof`` to 1/0; anything else is recorded as a problem."""
+    if key in KEYS:
         return KEYS[key]
-    except KeyError:
-        raise ProtocolError(
-            f"{path}:{number}: unknown key {key!r} (expected 'bonafide' or 'spoof') in line {raw!r}"
-        ) from None
+    found.append(
+        Problem("unknown_key", where, f"key {key!r} is not 'bonafide' or 'spoof' in {raw!r}")
+    )
+    return None
 
 
-def check_unique(utterances: list[Utterance], source: Path) -> None:
-    """Raise :class:`ProtocolError` listing utterance ids that occur more than once."""
+def dedupe(utterances: list[Utterance], source: Path, found: list[Problem]) -> list[Utterance]:
+    """Keep the first entry of each utterance id; later repeats become problems."""
     seen: set[str] = set()
-    dups: list[str] = []
+    out = []
     for u in utterances:
         if u.utt_id in seen:
-            dups.append(u.utt_id)
+            found.append(Problem("duplicate_id", str(source), f"{u.utt_id} repeated", u.utt_id))
+            continue
         seen.add(u.utt_id)
-    if dups:
-        shown = ", ".join(sorted(set(dups))[:10])
-        raise ProtocolError(f"{source}: {len(dups)} duplicate utterance id(s): {shown}")
+        out.append(u)
+    return out
+
+
+def _require(path: Path, what: str, key: str, is_dir: bool = False) -> Path:
+    if not (path.is_dir() if is_dir else path.is_file()):
+        raise MissingDataError(what, path, key)
+    return path
+
+
+# ---------------------------------------------------------------- ASVspoof 2019
 
 
 def parse_asvspoof2019(
-    protocol: Path, audio_dir: Path, track: str = "LA", ext: str = ".flac"
+    protocol: Path,
+    audio_dir: Path,
+    track: str = "LA",
+    problems: list[Problem] | None = None,
+    ext: str = ".flac",
 ) -> list[Utterance]:
     """Parse an ASVspoof 2019 CM protocol.
 
@@ -89,20 +143,27 @@ def parse_asvspoof2019(
     (the environment, e.g. ``aaa``, is kept in ``meta['environment']``). A line holding
     only an utterance id (unkeyed evaluation lists) gives an unlabeled entry.
     """
+    found: list[Problem] = []
     out: list[Utterance] = []
     for number, f, raw in _lines(protocol):
+        where = f"{protocol}:{number}"
         if len(f) == 1:
             out.append(Utterance(f[0], audio_dir / f"{f[0]}{ext}", UNKNOWN))
             continue
         if len(f) != 5:
             third = "environment" if track == "PA" else "-"
-            raise ProtocolError(
-                f"{protocol}:{number}: expected 5 fields 'speaker utt {third} attack key', "
-                f"got {len(f)} in line {raw!r}"
+            found.append(
+                Problem(
+                    "malformed",
+                    where,
+                    f"expected 5 fields 'speaker utt {third} attack key', got {len(f)}: {raw!r}",
+                )
             )
+            continue
         speaker, utt, third, attack, key = f
-        label = parse_key(key, protocol, number, raw)
-        meta = {"environment": third} if track == "PA" else {}
+        label = _key(key, where, raw, found)
+        if label is None:
+            continue
         out.append(
             Utterance(
                 utt,
@@ -110,11 +171,10 @@ def parse_asvspoof2019(
                 label,
                 speaker=speaker,
                 attack="-" if label == BONAFIDE else attack,
-                meta=meta,
+                meta={"environment": third} if track == "PA" else {},
             )
         )
-    check_unique(out, protocol)
-    return out
+    return _settle(dedupe(out, protocol, found), found, problems, protocol)
 
 
 def _track_dir(root: Path, track: str, marker: str, key: str) -> Path:
@@ -132,45 +192,364 @@ _ASV19_SPLITS = {"train": ("train", "trn"), "val": ("dev", "trl"), "test": ("eva
 
 def asvspoof2019_paths(root: Path, split: str, track: str, key: str) -> tuple[Path, Path]:
     """``(protocol file, audio dir)`` of an ASVspoof 2019 split in the official layout."""
-    if split not in _ASV19_SPLITS:
-        raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
     name, suffix = _ASV19_SPLITS[split]
     proto_dir = f"ASVspoof2019_{track}_cm_protocols"
     base = _track_dir(Path(root), track, proto_dir, key)
     protocol = base / proto_dir / f"ASVspoof2019.{track}.cm.{name}.{suffix}.txt"
+    _require(protocol, f"ASVspoof 2019 {track} {name} protocol", key)
     audio_dir = base / f"ASVspoof2019_{track}_{name}" / "flac"
-    if not protocol.is_file():
-        raise MissingDataError(f"ASVspoof 2019 {track} {name} protocol", protocol, key)
-    if not audio_dir.is_dir():
-        raise MissingDataError(f"ASVspoof 2019 {track} {name} audio directory", audio_dir, key)
+    _require(audio_dir, f"ASVspoof 2019 {track} {name} audio directory", key, is_dir=True)
     return protocol, audio_dir
 
 
-def load_asvspoof2019_la(root: Path, split: str, key: str = "data.root") -> list[Utterance]:
-    """ASVspoof 2019 LA: ``root`` is the folder holding ``LA/`` or the ``LA`` folder itself."""
+def load_asvspoof2019_la(
+    root: Path, split: str, problems: list[Problem], key: str = "data.root"
+) -> list[Utterance]:
+    """ASVspoof 2019 LA: ``root`` holds ``LA/`` or is the ``LA`` folder itself."""
     protocol, audio_dir = asvspoof2019_paths(root, split, "LA", key)
-    return parse_asvspoof2019(protocol, audio_dir, "LA")
+    return parse_asvspoof2019(protocol, audio_dir, "LA", problems)
 
 
-def load_asvspoof2019_pa(root: Path, split: str, key: str = "data.root") -> list[Utterance]:
-    """ASVspoof 2019 PA: ``root`` is the folder holding ``PA/`` or the ``PA`` folder itself."""
+def load_asvspoof2019_pa(
+    root: Path, split: str, problems: list[Problem], key: str = "data.root"
+) -> list[Utterance]:
+    """ASVspoof 2019 PA: ``root`` holds ``PA/`` or is the ``PA`` folder itself."""
     protocol, audio_dir = asvspoof2019_paths(root, split, "PA", key)
-    return parse_asvspoof2019(protocol, audio_dir, "PA")
+    return parse_asvspoof2019(protocol, audio_dir, "PA", problems)
+
+
+# ---------------------------------------------------------------- ASVspoof 2021
+
+# Column names of keys/<track>/CM/trial_metadata.txt (ASVspoof 2021 evaluation package).
+ASV21_COLUMNS = {
+    "LA": ("speaker", "utt", "codec", "transmission", "attack", "key", "trim", "phase"),
+    "DF": (
+        "speaker",
+        "utt",
+        "codec",
+        "source",
+        "attack",
+        "key",
+        "trim",
+        "phase",
+        "vocoder",
+        "task",
+        "team",
+        "gender_pair",
+        "language",
+    ),  # fmt: skip
+    "PA": (
+        "speaker",
+        "utt",
+        "asv_room",
+        "asv_mic",
+        "asv_distance",
+        "attack_room",
+        "attack_mic",
+        "attack_distance",
+        "attacker_to_speaker",
+        "key",
+        "trim",
+        "phase",
+    ),  # fmt: skip
+}
+_PA21_ATTACK = ("attack_room", "attack_mic", "attack_distance", "attacker_to_speaker")
+
+
+def parse_asvspoof2021(
+    keys: Path,
+    audio_dir: Path,
+    track: str,
+    phase: str | None = "eval",
+    problems: list[Problem] | None = None,
+) -> list[Utterance]:
+    """Parse ASVspoof 2021 ``trial_metadata.txt`` of ``track`` (LA, DF or PA).
+
+    Only lines whose phase column equals ``phase`` are kept (``eval`` is the scored
+    subset; None keeps progress and hidden lines too). Every column other than
+    speaker, utt, attack and key is kept in ``meta`` (codec, transmission, trim, ...).
+    PA has no single attack column: its attack id joins the four attacker fields.
+    """
+    found: list[Problem] = []
+    columns = ASV21_COLUMNS[track]
+    out: list[Utterance] = []
+    for number, f, raw in _lines(keys):
+        where = f"{keys}:{number}"
+        if len(f) != len(columns):
+            found.append(
+                Problem(
+                    "malformed",
+                    where,
+                    f"expected {len(columns)} fields ({' '.join(columns)}), got {len(f)}: {raw!r}",
+                )
+            )
+            continue
+        row = dict(zip(columns, f, strict=True))
+        if phase is not None and row["phase"] != phase:
+            continue
+        label = _key(row["key"], where, raw, found)
+        if label is None:
+            continue
+        attack = "_".join(row[c] for c in _PA21_ATTACK) if track == "PA" else row["attack"]
+        meta = {k: v for k, v in row.items() if k not in ("speaker", "utt", "attack", "key")}
+        out.append(
+            Utterance(
+                row["utt"],
+                audio_dir / f"{row['utt']}.flac",
+                label,
+                speaker=row["speaker"],
+                attack="-" if label == BONAFIDE else attack,
+                meta=meta,
+            )
+        )
+    return _settle(dedupe(out, keys, found), found, problems, keys)
+
+
+def _asvspoof2021_loader(track: str) -> Loader:
+    def load(
+        root: Path,
+        split: str,
+        problems: list[Problem],
+        key: str = "data.root",
+        phase: str | None = "eval",
+        keys_root: str | Path | None = None,
+    ) -> list[Utterance]:
+        if split != "test":
+            raise ValueError(
+                f"ASVspoof 2021 {track} has only an evaluation set (split 'test'), not "
+                f"{split!r}: train and validate on ASVspoof 2019 (data.train_corpus, "
+                "data.train_root)"
+            )
+        if not root.is_dir():
+            raise MissingDataError(f"ASVspoof 2021 {track} root", root, key)
+        base = Path(keys_root) if keys_root is not None else root
+        candidates = [base / "keys" / track / "CM", base / track / "CM", base / "CM"]
+        found = next((c / "trial_metadata.txt" for c in candidates if c.is_dir()), None)
+        keys_file = found or candidates[0] / "trial_metadata.txt"
+        keys_key = f"{key} (or data.corpus_options.keys_root)"
+        _require(keys_file, f"ASVspoof 2021 {track} keys", keys_key)
+        audio_dir = root / f"ASVspoof2021_{track}_eval" / "flac"
+        _require(audio_dir, f"ASVspoof 2021 {track} audio directory", key, is_dir=True)
+        return parse_asvspoof2021(keys_file, audio_dir, track, phase, problems)
+
+    load.__doc__ = f"ASVspoof 2021 {track} evaluation set under ``root`` (test split only)."
+    return load
+
+
+# ---------------------------------------------------------------- HAD
+
+
+def parse_segments(text: str) -> list[tuple[float, float, bool]]:
+    """``0.00-1.27-T/1.27-1.75-F`` -> ``[(0.0, 1.27, True), (1.27, 1.75, False)]``.
+
+    True marks a genuine segment (T), False a fake one (F). Raises ValueError.
+    """
+    segments = []
+    for part in text.split("/"):
+        start, end, flag = part.split("-")
+        if flag not in ("T", "F"):
+            raise ValueError(f"segment flag {flag!r} is not T or F")
+        a, b = float(start), float(end)
+        if b < a:
+            raise ValueError(f"segment {part!r} ends before it starts")
+        segments.append((a, b, flag == "T"))
+    return segments
+
+
+def parse_had(
+    labels: Path, audio_dir: Path, problems: list[Problem] | None = None
+) -> list[Utterance]:
+    """Parse a HAD label file: ``<utt> <start>-<end>-<T|F>/... <label>`` (1 real, 0 fake).
+
+    The segment string is kept in ``meta['segments']`` (see :func:`parse_segments`);
+    the audio is the first ``<utt>.wav`` found anywhere below ``audio_dir``. The
+    attack id is ``partial`` for fake files, ``-`` for real ones.
+    """
+    found: list[Problem] = []
+    files = {p.stem: p for p in sorted(audio_dir.rglob("*.wav"))}
+    out: list[Utterance] = []
+    for number, f, raw in _lines(labels):
+        where = f"{labels}:{number}"
+        if len(f) != 3 or f[2] not in ("0", "1"):
+            found.append(Problem("malformed", where, f"expected 'utt segments 0|1', got {raw!r}"))
+            continue
+        utt, segments, flag = f
+        try:
+            parsed = parse_segments(segments)
+        except ValueError as err:
+            found.append(Problem("malformed", where, f"bad segment list ({err}): {raw!r}"))
+            continue
+        label = int(flag)
+        if label == BONAFIDE and not all(genuine for _, _, genuine in parsed):
+            found.append(Problem("malformed", where, f"real file with fake segments: {raw!r}"))
+            continue
+        path = files.get(utt, audio_dir / f"{utt}.wav")
+        out.append(
+            Utterance(
+                utt,
+                path,
+                label,
+                attack="-" if label == BONAFIDE else "partial",
+                meta={"segments": segments},
+            )
+        )
+    return _settle(dedupe(out, labels, found), found, problems, labels)
+
+
+_HAD_SPLITS = {"train": "train", "val": "dev", "test": "test"}
+
+
+def load_had(
+    root: Path, split: str, problems: list[Problem], key: str = "data.root"
+) -> list[Utterance]:
+    """HAD: ``root`` holds ``HAD_{train,dev,test}/`` (or a ``HAD/`` folder that does)."""
+    name = _HAD_SPLITS[split]
+    base = root / "HAD" if (root / "HAD").is_dir() and not (root / f"HAD_{name}").exists() else root
+    if not base.is_dir():
+        raise MissingDataError("HAD root", root, key)
+    split_dir = _require(base / f"HAD_{name}", f"HAD {name} directory", key, is_dir=True)
+    candidates = [split_dir / f"HAD_{name}_label.txt", base / f"HAD_{name}_label.txt"]
+    labels = next((c for c in candidates if c.is_file()), candidates[0])
+    _require(labels, f"HAD {name} label file", key)
+    return parse_had(labels, split_dir, problems)
+
+
+# ---------------------------------------------------------------- folder
+
+_FOLDER_SPLITS = {"train": ("train",), "val": ("val", "dev"), "test": ("test", "eval")}
+_LABELS = {"1": BONAFIDE, "0": SPOOF, "bonafide": BONAFIDE, "spoof": SPOOF, "bona-fide": BONAFIDE}
+
+
+def scan_audio(directory: Path) -> list[Path]:
+    """Audio files (wav, flac, ogg, mp3) below ``directory``, recursively, sorted."""
+    return sorted(
+        p for p in directory.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()
+    )
+
+
+def parse_label_csv(
+    csv_path: Path, root: Path, split: str | None, problems: list[Problem] | None = None
+) -> list[Utterance]:
+    """Rows ``path,label[,split][,attack][,speaker]`` (header required) of a label CSV.
+
+    ``path`` is relative to ``root`` (or absolute) and is the utterance id; ``label``
+    is bonafide/spoof, 1/0, or empty/-1 for unknown. With a ``split`` column only the
+    rows of ``split`` are kept (val also matches dev, test also matches eval).
+    """
+    found: list[Problem] = []
+    out: list[Utterance] = []
+    with open(csv_path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        header = reader.fieldnames or []
+        if "path" not in header or "label" not in header:
+            raise ProtocolError(f"{csv_path}:1: header must contain 'path,label', got {header}")
+        if split is not None and "split" not in header and split != "test":
+            raise ProtocolError(
+                f"{csv_path}: no 'split' column, so its rows form the test split only; add a "
+                f"column split (train/val/test) to use it for {split!r}"
+            )
+        for number, row in enumerate(reader, start=2):
+            where = f"{csv_path}:{number}"
+            if not row.get("path"):
+                found.append(Problem("malformed", where, f"empty path in {row}"))
+                continue
+            if split is not None and "split" in row:
+                aliases = _FOLDER_SPLITS[split]
+                if (row["split"] or "").strip().lower() not in aliases:
+                    continue
+            raw_label = (row.get("label") or "").strip().lower()
+            if raw_label in ("", "-1", "-", "unknown"):
+                label = UNKNOWN
+            elif raw_label in _LABELS:
+                label = _LABELS[raw_label]
+            else:
+                found.append(Problem("unknown_key", where, f"label {raw_label!r} in {row}"))
+                continue
+            rel = row["path"].strip()
+            attack = (row.get("attack") or "").strip() or "-"
+            out.append(
+                Utterance(
+                    rel,
+                    Path(rel) if Path(rel).is_absolute() else root / rel,
+                    label,
+                    speaker=(row.get("speaker") or "").strip() or "-",
+                    attack="-" if label == BONAFIDE else attack,
+                )
+            )
+    return _settle(dedupe(out, csv_path, found), found, problems, csv_path)
+
+
+def load_folder(
+    root: Path,
+    split: str,
+    problems: list[Problem],
+    key: str = "data.root",
+    labels: str | Path | None = None,
+) -> list[Utterance]:
+    """Any directory of audio, recursively, as the split.
+
+    Without ``labels`` the files are unlabeled (label -1); a split reads ``root/<split>``
+    (``val`` also ``dev``; ``test`` also ``eval``) when it exists, else ``root`` itself for
+    the test split. With ``labels`` (a CSV, see :func:`parse_label_csv`) its rows are
+    the entries. The utterance id is the path relative to ``root``.
+    """
+    if not root.is_dir():
+        raise MissingDataError("audio folder", root, key)
+    if labels is not None:
+        csv_path = Path(labels) if Path(labels).is_absolute() else root / labels
+        _require(csv_path, "label CSV", "data.corpus_options.labels")
+        return parse_label_csv(csv_path, root, split, problems)
+    directory = next((root / d for d in _FOLDER_SPLITS[split] if (root / d).is_dir()), None)
+    if directory is None:
+        if split != "test":
+            raise MissingDataError(f"folder {split!r} split", root / split, key)
+        directory = root
+    files = scan_audio(directory)
+    if not files:
+        raise MissingDataError(f"audio files ({', '.join(AUDIO_EXTENSIONS)})", directory, key)
+    return [Utterance(p.relative_to(root).as_posix(), p, UNKNOWN) for p in files]
+
+
+# ---------------------------------------------------------------- registry
+
+
+def _settle(
+    out: list[Utterance], found: list[Problem], problems: list[Problem] | None, source: Path
+) -> list[Utterance]:
+    """Hand ``found`` to the caller's ``problems`` list, or raise when it gave none."""
+    if problems is None:
+        if found:
+            raise ProtocolError(f"{source}: {len(found)} problem(s):\n{format_problems(found)}")
+    else:
+        problems.extend(found)
+    return out
 
 
 Loader = Callable[..., list[Utterance]]
 CORPORA: dict[str, Loader] = {
     "asvspoof2019_la": load_asvspoof2019_la,
     "asvspoof2019_pa": load_asvspoof2019_pa,
+    "asvspoof2021_la": _asvspoof2021_loader("LA"),
+    "asvspoof2021_df": _asvspoof2021_loader("DF"),
+    "asvspoof2021_pa": _asvspoof2021_loader("PA"),
+    "had": load_had,
+    "folder": load_folder,
 }
 
 
 def load_split(
-    corpus: str, root: str | Path, split: str, key: str = "data.root", **options: object
+    corpus: str,
+    root: str | Path,
+    split: str,
+    problems: list[Problem] | None = None,
+    key: str = "data.root",
+    **options: object,
 ) -> list[Utterance]:
     """Utterances of ``split`` of the registered ``corpus`` under ``root``.
 
-    ``key`` is the config key named in error messages when ``root`` is wrong.
+    Bad protocol lines are appended to ``problems`` and left out; when ``problems``
+    is None a :class:`ProtocolError` lists them instead. ``key`` is the config key
+    named when ``root`` is wrong; ``options`` go to the corpus loader.
     """
     if corpus not in CORPORA:
         raise ValueError(
@@ -178,22 +557,34 @@ def load_split(
         )
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
-    return CORPORA[corpus](Path(root), split, key=key, **options)
+    found: list[Problem] = []
+    out = CORPORA[corpus](Path(root), split, found, key=key, **options)
+    return _settle(out, found, problems, Path(root))
 
 
 __all__ = [
+    "ASV21_COLUMNS",
     "BONAFIDE",
     "CORPORA",
     "SPLITS",
     "SPOOF",
     "UNKNOWN",
     "MissingDataError",
+    "Problem",
     "ProtocolError",
     "Utterance",
     "asvspoof2019_paths",
-    "check_unique",
+    "dedupe",
+    "format_problems",
     "load_asvspoof2019_la",
     "load_asvspoof2019_pa",
+    "load_folder",
+    "load_had",
     "load_split",
     "parse_asvspoof2019",
+    "parse_asvspoof2021",
+    "parse_had",
+    "parse_label_csv",
+    "parse_segments",
+    "scan_audio",
 ]

@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 from spoof_lightning.data.audio import load_audio
 from spoof_lightning.data.datamodule import AntiSpoofDataModule
-from spoof_lightning.data.dataset import EpochSampler, UtteranceDataset, collate
+from spoof_lightning.data.dataset import EpochSampler, ItemTransform, UtteranceDataset, collate
 from spoof_lightning.data.fixtures import make_asvspoof2019
 from spoof_lightning.data.protocols import load_split
 
@@ -61,10 +61,11 @@ def test_eval_is_deterministic_and_first_n(corpus):
 
 
 def test_train_crops_reproducible_and_vary_by_epoch(corpus):
-    ds = UtteranceDataset(load_split("asvspoof2019_la", corpus, "train"), crop=1000, train=True)
+    train = ItemTransform(crop=1000, train=True)
+    ds = UtteranceDataset(load_split("asvspoof2019_la", corpus, "train"), train)
     np.testing.assert_array_equal(ds[(0, 5)]["waveform"], ds[(0, 5)]["waveform"])
     assert not torch.equal(ds[(0, 5)]["waveform"], ds[(1, 5)]["waveform"])
-    other = UtteranceDataset(ds.utterances, crop=1000, train=True, seed=1)
+    other = UtteranceDataset(ds.utterances, train, seed=1)
     assert not torch.equal(ds[(0, 5)]["waveform"], other[(0, 5)]["waveform"])
 
 
@@ -131,7 +132,7 @@ def test_collate_labels_long():
 def test_yaml_instantiates(name, corpus):
     cfg = OmegaConf.create(
         {
-            "paths": {"data_dir": str(corpus.parent)},
+            "paths": {"data_dir": str(corpus.parent), "run_dir": str(corpus.parent / "run")},
             "sample_rate": 16000,
             "seed": 3,
             "data": OmegaConf.load(CONF / f"{name}.yaml"),

@@ -53,7 +53,7 @@ def test_unkeyed_line_is_unlabeled(tmp_path):
     [
         ("LA_0079 LA_T_1 - bonafide", "expected 5 fields"),
         ("LA_0079 LA_T_1 - - bonafide extra", "expected 5 fields"),
-        ("LA_0079 LA_T_1 - A01 fake", "unknown key 'fake'"),
+        ("LA_0079 LA_T_1 - A01 fake", "unknown_key: key 'fake'"),
     ],
 )
 def test_malformed_line_names_file_and_line(tmp_path, line, message):
