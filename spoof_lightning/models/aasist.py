@@ -289,6 +289,9 @@ class AASIST(nn.Module):
         temperatures: attention temperatures (GAT-S, GAT-T, HS-GAL, unused).
         preactivation: apply the residual blocks' input BN + SELU (see the module notes);
             False reproduces the official model and its checkpoints.
+        time_pool: time max-pool of each residual block (3 officially, for sinc features at
+            the sample rate). Frame-rate features (LFCC, spectrograms: ~100 frames/s) need
+            1 or 2, since the stem and the six blocks divide time by ``3 * time_pool**6``.
     """
 
     accepts: ClassVar[frozenset[str]] = frozenset({"timefreq"})
@@ -301,16 +304,18 @@ class AASIST(nn.Module):
         pool_ratios: Sequence[float] = (0.5, 0.7, 0.5, 0.5),
         temperatures: Sequence[float] = (2.0, 2.0, 100.0, 100.0),
         preactivation: bool = False,
+        time_pool: int = 3,
     ) -> None:
         super().__init__()
         if in_channels < 3:
             raise ValueError(f"AASIST needs a feature height of at least 3, got {in_channels}")
         self.in_channels = in_channels
         self.stem_norm = nn.BatchNorm2d(1)
-        self.stages = residual_stages(filts, time_pool=3, preactivation=preactivation)
+        if time_pool < 1:
+            raise ValueError(f"model.time_pool must be >= 1, got {time_pool}")
+        self.stages = residual_stages(filts, time_pool=time_pool, preactivation=preactivation)
         self.head = GraphHead(filts[-1][-1], in_channels // 3, gat_dims, pool_ratios, temperatures)
-        # stem max-pool 3 and six blocks that pool time by 3 each
-        self.min_frames = 3**7
+        self.min_frames = 3 * time_pool**6  # stem max-pool 3, six blocks pooling time_pool
 
     def forward(self, features: Tensor) -> ModelOutput:
         if features.dim() != 3 or features.shape[1] != self.in_channels:
@@ -319,9 +324,9 @@ class AASIST(nn.Module):
             )
         if features.shape[2] < self.min_frames:
             raise ValueError(
-                f"AASIST needs at least {self.min_frames} frames (its encoder pools time by "
-                f"3**7), got {features.shape[2]}: use a longer crop or a front-end with a "
-                "finer hop (sinc, raw-rate features)"
+                f"AASIST needs at least {self.min_frames} frames (its stem and encoder pool "
+                f"time by 3 * model.time_pool**6), got {features.shape[2]}: use a longer crop, "
+                "or model.time_pool=1 or 2 for frame-rate features (LFCC, spectrograms)"
             )
         x = F.max_pool2d(features.unsqueeze(1), (3, 3))
         x = F.selu(self.stem_norm(x))

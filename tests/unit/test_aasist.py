@@ -32,9 +32,8 @@ VARIANTS = {"AASIST": ("aasist", 297_866), "AASIST-L": ("aasist_l", 85_306)}
 def build(model: str, **overrides: object) -> tuple[SincFrontEnd, AASIST]:
     cfg = OmegaConf.create({"sample_rate": 16000, "f": OmegaConf.load(CONF / "frontend/sinc.yaml")})
     frontend = instantiate(cfg.f)
-    backend = instantiate(
-        OmegaConf.load(CONF / f"model/{model}.yaml"), in_channels=frontend.out_channels, **overrides
-    )
+    overrides = {"in_channels": frontend.out_channels, **overrides}
+    backend = instantiate(OmegaConf.load(CONF / f"model/{model}.yaml"), **overrides)
     return frontend, backend
 
 
@@ -139,8 +138,18 @@ def test_short_input_is_refused() -> None:
     frontend, backend = build("aasist")
     with pytest.raises(ValueError, match="at least 2187 frames"):
         backend(frontend(torch.randn(1, 2000)))
+    with pytest.raises(ValueError, match="model.time_pool=1"):
+        build("aasist", in_channels=60)[1](torch.randn(1, 60, 400))
     with pytest.raises(ValueError, match=r"features \[B, 70, T\]"):
         backend(torch.randn(1, 60, 3000))
+
+
+def test_frame_rate_features_with_time_pool_1() -> None:
+    """LFCC-like input (60 rows, 400 frames) works once the blocks stop pooling time."""
+    _, backend = build("aasist_l", in_channels=60, time_pool=1)
+    out = backend.eval()(torch.randn(2, 60, 400))
+    assert out.logits.shape == (2, 2)
+    assert out.stage_features[-1].shape[2:] == (20, 133)
 
 
 @needs_reference
