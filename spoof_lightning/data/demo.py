@@ -6,8 +6,8 @@ segments, moving formants, aspiration and breath noise). "Spoofed" files are fre
 the same kind passed through one artificial degradation that mimics a real spoofing artifact:
 
 ====  ============================  ===================================================
-A01   Griffin-Lim phase             STFT magnitude kept, phase re-estimated by a few
-                                    Griffin-Lim iterations from random phase
+A01   Griffin-Lim phase             STFT magnitude raised to a power of 1.1-1.5,
+                                    phase from 0-8 Griffin-Lim iterations on random phase
 A02   pulse/noise vocoder           cepstrally liftered, time-smoothed envelope driven
                                     by a jitter-free impulse train or noise (zero phase)
 A03   band-limit + resample         down to 8 / 10.7 / 12 kHz and back up
@@ -21,7 +21,7 @@ A06   vocoder + Griffin-Lim (eval)  smoothed envelope on a pulse excitation, pha
 Train and dev use A01-A04; eval uses A02, A04 (seen) and A05, A06 (unseen), the way the
 ASVspoof 2019 eval set reuses two training attacks (A16 = A04, A19 = A06) among new ones.
 Every file then goes through the same "recording channel" whatever its class (spectral tilt,
-background noise at 25-50 dB SNR, level of -35 to -18 dBFS RMS), and durations (1-4 s) and
+background noise at 35-60 dB SNR, level of -35 to -18 dBFS RMS), and durations (1-4 s) and
 levels are drawn by stratified sampling per class, so neither length nor level tells the
 classes apart. Speakers are disjoint between splits; bona fide : spoof is 1 : 4.
 
@@ -46,7 +46,7 @@ from scipy.ndimage import uniform_filter1d
 from scipy.signal import lfilter, resample_poly
 
 SAMPLE_RATE = 16_000
-VERSION = 1
+VERSION = 2
 MARKER = ".demo_corpus.json"
 BONAFIDE_FRACTION = 0.2
 SPLITS = {  # split -> (protocol file suffix, utterance prefix, attacks)
@@ -298,12 +298,13 @@ def _pulse_noise_excitation(rng: np.random.Generator, speech: _Speech) -> np.nda
 
 def _a01_griffin_lim(rng: np.random.Generator, n: int, spk: _Speaker) -> np.ndarray:
     wave = _speech(rng, n, spk).wave
-    return _griffin_lim(np.abs(_stft(wave)), n, int(rng.integers(4, 17)), rng)
+    magnitude = np.abs(_stft(wave)) ** rng.uniform(1.1, 1.5)  # Tacotron-style sharpening
+    return _griffin_lim(magnitude, n, int(rng.integers(0, 9)), rng)
 
 
 def _a02_vocoder(rng: np.random.Generator, n: int, spk: _Speaker) -> np.ndarray:
     speech = _speech(rng, n, spk)
-    envelope = _smooth_envelope(speech.wave, int(rng.integers(16, 41)), int(rng.integers(1, 6)))
+    envelope = _smooth_envelope(speech.wave, int(rng.integers(8, 21)), int(rng.integers(3, 10)))
     excitation = _stft(_pulse_noise_excitation(rng, speech))
     return _istft(excitation * envelope, n)
 
@@ -322,7 +323,7 @@ def _a04_splice(rng: np.random.Generator, n: int, spk: _Speaker) -> np.ndarray:
     while pos < n:
         length = min(n - pos, int(rng.uniform(0.04, 0.2) * SAMPLE_RATE))
         start = int(rng.integers(0, n - length + 1))
-        out[pos : pos + length] = source[start : start + length] * 10 ** (rng.uniform(-3, 3) / 20)
+        out[pos : pos + length] = source[start : start + length] * 10 ** (rng.uniform(-4, 4) / 20)
         pos += length
     return out
 
@@ -339,9 +340,9 @@ def _a05_companding(rng: np.random.Generator, n: int, spk: _Speaker) -> np.ndarr
 
 def _a06_vocoder_griffin_lim(rng: np.random.Generator, n: int, spk: _Speaker) -> np.ndarray:
     speech = _speech(rng, n, spk)
-    envelope = _smooth_envelope(speech.wave, int(rng.integers(20, 41)), int(rng.integers(1, 4)))
+    envelope = _smooth_envelope(speech.wave, int(rng.integers(10, 25)), int(rng.integers(1, 6)))
     excitation = np.abs(_stft(_pulse_noise_excitation(rng, speech)))
-    return _griffin_lim(excitation * envelope, n, int(rng.integers(4, 13)), rng)
+    return _griffin_lim(excitation * envelope, n, int(rng.integers(2, 9)), rng)
 
 
 ATTACKS: dict[str, Callable[[np.random.Generator, int, _Speaker], np.ndarray]] = {
@@ -360,9 +361,9 @@ def _bonafide(rng: np.random.Generator, n: int, spk: _Speaker) -> np.ndarray:
 
 def _channel(rng: np.random.Generator, wave: np.ndarray, level_db: float) -> np.ndarray:
     """The same recording channel for every class: tilt, background noise, level, clipping guard."""
-    wave = lfilter([1.0, -rng.uniform(-0.3, 0.6)], [1.0], _normalize(wave))
+    wave = lfilter([1.0, -rng.uniform(-0.2, 0.4)], [1.0], _normalize(wave))
     noise = lfilter([1.0], [1.0, -rng.uniform(0.0, 0.95)], rng.standard_normal(len(wave)))
-    wave = wave + _normalize(noise) * 10 ** (-rng.uniform(25, 50) / 20)
+    wave = wave + _normalize(noise) * 10 ** (-rng.uniform(35, 60) / 20)
     wave = _normalize(wave) * 10 ** (level_db / 20)
     peak = np.abs(wave).max()
     return wave * (0.99 / peak) if peak > 0.99 else wave
