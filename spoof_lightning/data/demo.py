@@ -11,8 +11,8 @@ A01   Griffin-Lim phase             STFT magnitude raised to a power of 1.1-1.5,
 A02   pulse/noise vocoder           cepstrally liftered, time-smoothed envelope driven
                                     by a jitter-free impulse train or noise (zero phase)
 A03   band-limit + resample         down to 8 / 10.7 / 12 kHz and back up
-A04   unit splicing                 pieces of independent renditions joined without
-                                    cross-fade (pitch, phase and level jumps)
+A04   unit splicing                 40-200 ms pieces of a rendition taken out of order,
+                                    joined without cross-fade (pitch, phase, level jumps)
 A05   companding (eval only)        mu-law companding, 5-7 bit quantization
 A06   vocoder + Griffin-Lim (eval)  smoothed envelope on a pulse excitation, phase by
                                     Griffin-Lim
