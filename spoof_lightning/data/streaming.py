@@ -231,13 +231,11 @@ class StreamingDataset(IterableDataset):
         n = self.per_stream(self.distributed()[1] * workers)
         return workers * (n // batch_size if drop_last else math.ceil(n / batch_size))
 
-    def _segments(
-        self, epoch: int, stream: int, streams: int
-    ) -> Iterator[tuple[int, int, int, int]]:
-        """``(unit, start, stop, first_position)`` pieces of this stream's position range.
+    def _segments(self, epoch: int, q: int, q_end: int) -> Iterator[tuple[int, int, int, int]]:
+        """``(unit, start, stop, first_position)`` pieces of the positions ``[q, q_end)``.
 
-        The stream covers positions ``q`` in ``[s * n, (s + 1) * n)`` of the epoch order
-        repeated end to end; ``q % N`` is the position within the epoch order.
+        Positions index the epoch order repeated end to end; ``q % N`` is the position
+        within the epoch order. Stream ``s`` covers ``[s * n, (s + 1) * n)``.
         """
         sizes = self.source.sizes
         if self.shuffle:
@@ -245,8 +243,6 @@ class StreamingDataset(IterableDataset):
         else:
             order = np.arange(len(sizes))
         bounds = np.concatenate([[0], np.cumsum([sizes[u] for u in order])])
-        n = self.per_stream(streams)
-        q, q_end = stream * n, (stream + 1) * n
         while q < q_end:
             p = q % self.total
             hi = p + min(q_end - q, self.total - p)  # stay within one lap
@@ -257,9 +253,10 @@ class StreamingDataset(IterableDataset):
                 yield int(order[k]), p - int(bounds[k]), stop - int(bounds[k]), p
                 p = stop
 
-    def _pending(self, epoch: int, stream: int, streams: int) -> Iterator[Pending | int]:
-        """Undecoded samples of the stream; an int ``k`` stands for k samples of a bad shard."""
-        for unit, start, stop, position in self._segments(epoch, stream, streams):
+    def _pending(self, epoch: int, q: int, q_end: int) -> Iterator[Pending | int]:
+        """Undecoded samples of positions ``[q, q_end)``; an int ``k`` stands for k samples
+        of a bad shard."""
+        for unit, start, stop, position in self._segments(epoch, q, q_end):
             produced = 0
             try:
                 for utt, load in self.source.read(unit, start, stop):
@@ -296,30 +293,42 @@ class StreamingDataset(IterableDataset):
         streams = world_size * workers
         stream = rank * workers + worker
         rng = np.random.default_rng([self.seed, epoch, stream, 1])
+        n = self.per_stream(streams)
+        pending = self._shuffled(self._pending(epoch, stream * n, (stream + 1) * n), rng)
+        owed = 0  # stand-ins to emit once a good item exists
         last: dict[str, Any] | None = None
-        owed = 0  # replacements to emit once a good item exists
-        for entry in self._shuffled(self._pending(epoch, stream, streams), rng):
+        for item in self._decoded(epoch, pending):
+            if isinstance(item, int):
+                owed += item
+                continue
+            last = item
+            for _ in range(owed + 1):
+                yield item
+            owed = 0
+        if owed and last is None:  # the whole stream was bad: borrow the next readable sample
+            later = self._pending(epoch, (stream + 1) * n, (stream + 1) * n + self.total)
+            last = next((it for it in self._decoded(epoch, later) if not isinstance(it, int)), None)
+            if last is None:
+                raise AudioError(f"stream {stream} of {streams}", "no readable sample at all")
+        for _ in range(owed):
+            yield last
+
+    def _decoded(
+        self, epoch: int, pending: Iterator[Pending | int]
+    ) -> Iterator[dict[str, Any] | int]:
+        """Items of ``pending``; under ``skip`` a bad sample becomes the int 1 (owed)."""
+        for entry in pending:
             if isinstance(entry, int):
-                owed += entry
+                yield entry
                 continue
             position, utt, load = entry
             try:
-                item = self.transform(utt, load(), item_rng(self.seed, epoch, position))
+                yield self.transform(utt, load(), item_rng(self.seed, epoch, position))
             except AudioError as err:
                 if self.on_error == "strict":
                     raise
                 record_bad_file(self.bad_file_log, err.path, err.reason, "stream")
-                owed += 1
-            else:
-                last = item
-                yield item
-            while owed and last is not None:
-                owed -= 1
-                yield last
-        if owed:
-            raise AudioError(
-                f"stream {stream} of {streams}", "no readable sample to stand in for bad ones"
-            )
+                yield 1
 
 
 def _unit_name(source: FileSource | ShardSource, unit: int) -> str:

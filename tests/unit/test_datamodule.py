@@ -1,5 +1,6 @@
 """AntiSpoofDataModule: batch contract, determinism, config instantiation, errors."""
 
+from collections import Counter
 from pathlib import Path
 
 import hydra
@@ -11,11 +12,19 @@ from omegaconf import OmegaConf
 from spoof_lightning.data.audio import load_audio
 from spoof_lightning.data.datamodule import AntiSpoofDataModule
 from spoof_lightning.data.dataset import EpochSampler, ItemTransform, UtteranceDataset, collate
-from spoof_lightning.data.fixtures import make_asvspoof2019
-from spoof_lightning.data.protocols import load_split
+from spoof_lightning.data.fixtures import (
+    make_asvspoof2019,
+    make_asvspoof2021,
+    make_had,
+    synth,
+    write_audio,
+)
+from spoof_lightning.data.protocols import CORPORA, load_split
+from spoof_lightning.data.subset import select_subset
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "data"
 CROP = 4000
+ATTACKS = [f"A{i:02d}" for i in range(1, 7)]
 
 
 @pytest.fixture(scope="module")
@@ -124,8 +133,11 @@ def test_collate_labels_long():
         {"waveform": torch.ones(3), "label": -1, "utt_id": "a", "speaker": "-", "attack": "-"},
         {"waveform": torch.ones(5), "label": 1, "utt_id": "b", "speaker": "-", "attack": "-"},
     ]
+    items[0]["frame_labels"], items[1]["frame_labels"] = torch.tensor([1]), torch.tensor([0, 1])
     batch = collate(items)
     assert batch["label"].tolist() == [-1, 1] and batch["length"].tolist() == [3, 5]
+    assert batch["frame_labels"].tolist() == [[1, -1], [0, 1]]
+    assert batch["waveform"].tolist()[0] == [1, 1, 1, 0, 0]
 
 
 @pytest.mark.parametrize("name", ["demo", "asvspoof2019_la"])
@@ -144,3 +156,103 @@ def test_yaml_instantiates(name, corpus):
         cfg.data.root = str(corpus)
     dm = hydra.utils.instantiate(cfg.data)
     assert isinstance(dm, AntiSpoofDataModule) and dm.seed == 3 and dm.sample_rate == 16000
+
+
+def test_subset_balanced_stratified_and_seeded(tmp_path):
+    root = make_asvspoof2019(tmp_path, "LA", counts={"train": (6, 24)}, min_len=400, max_len=500)
+    entries = load_split("asvspoof2019_la", root, "train")
+    balanced = select_subset(entries, seed=0, per_class=4)
+    assert Counter(u.label for u in balanced) == {0: 4, 1: 4}
+    assert balanced == select_subset(entries, seed=0, per_class=4)
+    assert balanced != select_subset(entries, seed=1, per_class=4)
+    assert [entries.index(u) for u in balanced] == sorted(entries.index(u) for u in balanced)
+    uneven = select_subset(entries, seed=0, per_class={"bonafide": 6, "spoof": 2})
+    assert Counter(u.label for u in uneven) == {1: 6, 0: 2}
+    per_attack = select_subset(entries, seed=0, per_attack=2)
+    assert Counter(u.attack for u in per_attack) == {a: 2 for a in ["-", *ATTACKS]}
+    stratified = select_subset(entries, seed=0, size=15)  # half: 3 bona fide, 2 per attack
+    assert len(stratified) == 15
+    assert Counter(u.attack for u in stratified) == {"-": 3, **{a: 2 for a in ATTACKS}}
+    with pytest.raises(ValueError, match="exactly one"):
+        select_subset(entries, per_class=1, size=3)
+
+
+def test_subset_from_config(corpus):
+    dm = module(corpus, subset={"train": {"per_class": 2}})
+    dm.setup("fit")
+    assert Counter(u.label for u in dm.utterances("train")) == {0: 2, 1: 2}
+    assert len(dm.utterances("val")) == 5  # other splits untouched
+    with pytest.raises(ValueError, match="data.subset"):
+        module(corpus, subset={"dev": {"size": 3}})
+
+
+def test_had_frame_labels(tmp_path):
+    root = make_had(tmp_path, {"train": (1, 2), "dev": (1, 1), "test": (1, 1)})
+    dm = AntiSpoofDataModule(
+        corpus="had", root=str(root), train_crop=16000, eval_crop=None, frame_hop=0.02,
+        batch_size=2,
+    )  # fmt: skip
+    dm.setup("test")
+    batch = next(iter(dm.test_dataloader()))
+    frames = batch["frame_labels"]
+    real, fake = (0, 1) if batch["label"][0] == 1 else (1, 0)
+    n_frames = -(-batch["length"] // 320)
+    assert frames.shape == (2, int(n_frames.max()))
+    assert set(frames[real, : n_frames[real]].tolist()) == {1}
+    row = frames[fake, : n_frames[fake]].tolist()
+    third = len(row) // 3
+    assert row[0] == 1 and row[-1] == 1 and set(row[third + 2 : 2 * third - 2]) == {0}
+    for r in range(2):  # frames past a row's own length are padding
+        assert (frames[r, n_frames[r] :] == -1).all()
+    dm.setup("fit")
+    train = next(iter(dm.train_dataloader()))
+    assert train["frame_labels"].shape == (2, 50)  # 16000 samples / 320 per frame
+
+
+def test_asvspoof2021_tests_on_2021_and_trains_on_2019(tmp_path):
+    la19 = make_asvspoof2019(tmp_path / "19", "LA", counts={"train": (1, 2), "dev": (1, 1)})
+    la21 = make_asvspoof2021(tmp_path / "21", "LA", per_phase=(1, 2))
+    dm = AntiSpoofDataModule(
+        corpus="asvspoof2021_la", root=str(la21), train_corpus="asvspoof2019_la", train_crop=CROP
+    )
+    with pytest.raises(FileNotFoundError, match="data.train_root"):
+        dm.setup("fit")
+    dm = AntiSpoofDataModule(
+        corpus="asvspoof2021_la", root=str(la21), corpus_options={"phase": "eval"},
+        train_corpus="asvspoof2019_la", train_root=str(la19), train_crop=CROP, eval_crop=CROP,
+    )  # fmt: skip
+    dm.setup("fit")
+    dm.setup("test")
+    assert len(dm.utterances("train")) == 3 and dm.utterances("val")[0].utt_id.startswith("LA_D")
+    test = dm.utterances("test")
+    assert len(test) == 3 and {u.meta["phase"] for u in test} == {"eval"}
+    assert next(iter(dm.test_dataloader()))["waveform"].shape == (3, CROP)
+
+
+def test_folder_scoring_full_utterances(tmp_path):
+    for i, n in enumerate([3000, 5000, 4000]):
+        write_audio(tmp_path / f"clip{i}.wav", synth(n, seed=i))
+    cfg = OmegaConf.load(CONF / "folder.yaml")
+    cfg.root, cfg.sample_rate, cfg.seed, cfg.report_dir = str(tmp_path), 16000, 0, None
+    cfg.num_workers, cfg.pin_memory, cfg.persistent_workers = 0, False, False
+    dm = hydra.utils.instantiate(cfg)
+    dm.setup("test")
+    batch = next(iter(dm.test_dataloader()))
+    assert batch["length"].tolist() == [3000, 5000, 4000]
+    assert batch["label"].tolist() == [-1, -1, -1]
+    assert batch["utt_id"] == ["clip0.wav", "clip1.wav", "clip2.wav"]
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in CONF.glob("*.yaml")))
+def test_every_data_yaml_builds(name, tmp_path):
+    cfg = OmegaConf.create(
+        {
+            "paths": {"data_dir": str(tmp_path), "run_dir": str(tmp_path / "run")},
+            "sample_rate": 16000,
+            "data": OmegaConf.load(CONF / f"{name}.yaml"),
+        }
+    )
+    if OmegaConf.is_missing(cfg.data, "root"):
+        cfg.data.root = str(tmp_path)
+    dm = hydra.utils.instantiate(cfg.data)
+    assert isinstance(dm, AntiSpoofDataModule) and dm.corpus in CORPORA

@@ -4,12 +4,21 @@ from pathlib import Path
 
 import pytest
 
-from spoof_lightning.data.fixtures import make_asvspoof2019
+from spoof_lightning.data.fixtures import (
+    make_asvspoof2019,
+    make_asvspoof2021,
+    make_had,
+    synth,
+    write_audio,
+)
 from spoof_lightning.data.protocols import (
     MissingDataError,
     ProtocolError,
     load_split,
     parse_asvspoof2019,
+    parse_asvspoof2021,
+    parse_had,
+    parse_segments,
 )
 
 
@@ -97,3 +106,110 @@ def test_missing_root_and_protocol_name_path_and_key(tmp_path):
 def test_unknown_corpus():
     with pytest.raises(ValueError, match="data.corpus"):
         load_split("asvspoof1999", "/x", "train")
+
+
+@pytest.mark.parametrize("track", ["LA", "DF", "PA"])
+def test_asvspoof2021_eval_phase_and_meta(tmp_path, track):
+    make_asvspoof2021(tmp_path, track, per_phase=(2, 3))
+    corpus = f"asvspoof2021_{track.lower()}"
+    test = load_split(corpus, tmp_path, "test")
+    assert len(test) == 5 and all(u.meta["phase"] == "eval" for u in test)
+    assert [u.label for u in test] == [1, 1, 0, 0, 0]
+    assert all(u.path.is_file() for u in test)
+    assert test[0].attack == "-" and test[-1].attack != "-"
+    assert len(load_split(corpus, tmp_path, "test", phase=None)) == 15
+    expected_meta = {"LA": "codec", "DF": "vocoder", "PA": "asv_room"}[track]
+    assert expected_meta in test[0].meta and "trim" in test[0].meta
+    if track == "PA":
+        assert test[-1].attack == "r1_m2_s3_c4"
+    with pytest.raises(ValueError, match="train_root"):
+        load_split(corpus, tmp_path, "train")
+
+
+def test_asvspoof2021_missing_keys_names_path(tmp_path):
+    make_asvspoof2021(tmp_path, "LA")
+    (tmp_path / "keys" / "LA" / "CM" / "trial_metadata.txt").unlink()
+    with pytest.raises(FileNotFoundError, match=r"trial_metadata\.txt.*data\.root"):
+        load_split("asvspoof2021_la", tmp_path, "test")
+
+
+def test_asvspoof2021_malformed_line(tmp_path):
+    keys = write(tmp_path, "LA_0009 LA_E_9332881 alaw ita_tx A07 spoof notrim\n")
+    with pytest.raises(ProtocolError, match=r"proto\.txt:1: malformed: expected 8 fields"):
+        parse_asvspoof2021(keys, tmp_path, "LA")
+
+
+def test_had_layout_with_conbine_folder(tmp_path):
+    make_had(tmp_path, {"train": (2, 3), "dev": (1, 1), "test": (1, 1)})
+    train = load_split("had", tmp_path, "train")
+    assert [u.label for u in train] == [1, 1, 0, 0, 0]
+    assert {u.path.parent.name for u in train} == {"real", "conbine"}
+    assert all(u.path.is_file() for u in train)
+    fake = train[-1]
+    assert fake.attack == "partial" and fake.meta["segments"].count("/") == 2
+    assert [g for _, _, g in parse_segments(fake.meta["segments"])] == [True, False, True]
+    assert load_split("had", tmp_path / "HAD", "val")[0].path.parent.name == "real"
+    assert load_split("had", tmp_path, "test")[0].path.parent.name == "test"
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["HAD_x 0.00-1.00-T", "HAD_x 0.00-1.00-X 1", "HAD_x 0.0-1.0-T/1.0-2.0-F 1", "HAD_x a-b-T 0"],
+)
+def test_had_malformed(tmp_path, line):
+    labels = write(tmp_path, line + "\n")
+    with pytest.raises(ProtocolError, match=r"proto\.txt:1: malformed"):
+        parse_had(labels, tmp_path)
+
+
+def test_folder_unlabeled_recursive(tmp_path):
+    for name in ["a.wav", "sub/b.flac", "sub/deeper/c.ogg", "notes.txt"]:
+        path = tmp_path / name
+        if name.endswith(".txt"):
+            path.write_text("not audio")
+        else:
+            write_audio(path, synth(800))
+    test = load_split("folder", tmp_path, "test")
+    assert [u.utt_id for u in test] == ["a.wav", "sub/b.flac", "sub/deeper/c.ogg"]
+    assert {u.label for u in test} == {-1}
+    with pytest.raises(FileNotFoundError, match="data.root"):
+        load_split("folder", tmp_path, "train")
+    with pytest.raises(FileNotFoundError, match="data.root"):
+        load_split("folder", tmp_path / "none", "test")
+
+
+def test_folder_split_dirs_and_csv_labels(tmp_path):
+    for name in ["train/x.wav", "dev/y.wav", "eval/z.wav"]:
+        write_audio(tmp_path / name, synth(800))
+    assert [u.utt_id for u in load_split("folder", tmp_path, "val")] == ["dev/y.wav"]
+    assert [u.utt_id for u in load_split("folder", tmp_path, "test")] == ["eval/z.wav"]
+    (tmp_path / "labels.csv").write_text(
+        "path,label,split,attack\ntrain/x.wav,bonafide,train,\ndev/y.wav,0,dev,A01\n"
+        "eval/z.wav,spoof,eval,A02\n"
+    )
+    train = load_split("folder", tmp_path, "train", labels="labels.csv")
+    assert [(u.utt_id, u.label, u.attack) for u in train] == [("train/x.wav", 1, "-")]
+    (val,) = load_split("folder", tmp_path, "val", labels="labels.csv")
+    assert (val.label, val.attack, val.path) == (0, "A01", tmp_path / "dev/y.wav")
+
+
+def test_folder_csv_problems(tmp_path):
+    (tmp_path / "l.csv").write_text("path,label\na.wav,maybe\na.wav,1\na.wav,0\n")
+    problems = []
+    out = load_split("folder", tmp_path, "test", problems, labels="l.csv")
+    assert [u.label for u in out] == [1]
+    assert [p.kind for p in problems] == ["unknown_key", "duplicate_id"]
+    assert problems[0].source.endswith("l.csv:2")
+    with pytest.raises(ProtocolError, match="no 'split' column"):
+        load_split("folder", tmp_path, "train", labels="l.csv")
+    (tmp_path / "bad.csv").write_text("file,key\n")
+    with pytest.raises(ProtocolError, match="path,label"):
+        load_split("folder", tmp_path, "test", labels="bad.csv")
+
+
+def test_problems_collected_instead_of_raised(tmp_path):
+    p = write(tmp_path, "LA_1 LA_T_1 - - bonafide\nbroken line\nLA_1 LA_T_1 - - bonafide\n")
+    problems = []
+    out = parse_asvspoof2019(p, tmp_path, "LA", problems)
+    assert [u.utt_id for u in out] == ["LA_T_1"]
+    assert sorted(x.kind for x in problems) == ["duplicate_id", "malformed"]
