@@ -73,7 +73,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         trainer.validate(module, datamodule=datamodule)
     else:
         raise ValueError(f"split must be 'test' or 'val', got {cfg.split!r}")
-    metrics = json.loads(writer.written["metrics"].read_text())
+    metrics = json.loads(writer.written["metrics_file"].read_text())
     return {"output_dir": str(output_dir), "metrics": metrics, **writer.written}
 
 

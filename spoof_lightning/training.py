@@ -12,6 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from spoof_lightning.callbacks.config_in_checkpoint import ConfigInCheckpoint
+from spoof_lightning.callbacks.score_writer import ScoreWriter, score_metrics
 from spoof_lightning.lit.detector import Detector
 
 log = logging.getLogger(__name__)
@@ -39,23 +40,28 @@ def detector_from_config(cfg: DictConfig) -> Detector:
     )
 
 
+# What a run writes into its directory; a fresh run moves an old run's copy aside.
+RUN_OUTPUTS = ("checkpoints", "csv", "tensorboard", "wandb", "scores", "summary.json")
+
+
 def checkpoint_to_resume(run_dir: Path, resume: bool) -> str | None:
-    """``last.ckpt`` of this run when resuming; otherwise set aside an old run's checkpoints."""
-    checkpoints = run_dir / "checkpoints"
-    last = checkpoints / "last.ckpt"
+    """``last.ckpt`` of this run when resuming; otherwise set aside an old run's outputs."""
+    last = run_dir / "checkpoints" / "last.ckpt"
     if resume:
         if last.is_file():
             log.info("Resuming from %s", last)
             return str(last)
         log.warning("resume=true but %s does not exist: starting a new run", last)
         return None
-    if checkpoints.is_dir() and any(checkpoints.iterdir()):
-        previous = run_dir / "checkpoints.previous"
+    old = [run_dir / name for name in RUN_OUTPUTS if (run_dir / name).exists()]
+    if old:
+        previous = run_dir / "previous"
         shutil.rmtree(previous, ignore_errors=True)
-        checkpoints.rename(previous)
+        previous.mkdir()
+        for path in old:
+            path.rename(previous / path.name)
         log.warning(
-            "Run directory %s already had checkpoints; moved them to %s. "
-            "Use resume=true to continue that run instead.",
+            "%s already held a run; moved its outputs to %s (resume=true continues a run).",
             run_dir,
             previous,
         )
@@ -91,17 +97,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if trainer.checkpoint_callback is not None and trainer.checkpoint_callback.best_model_score:
         summary["best_val_eer_percent"] = 100 * float(trainer.checkpoint_callback.best_model_score)
     if cfg.test_after_fit and not trainer.fast_dev_run:
-        results = trainer.test(module, datamodule=datamodule, ckpt_path=best or None)
-        metrics = results[0] if results else {}
-        summary["test_eer_percent"] = 100 * metrics["test/eer"] if "test/eer" in metrics else None
-        summary["test_eer_percent_by_attack"] = {
-            key.removeprefix("test/eer/"): 100 * value
-            for key, value in metrics.items()
-            if key.startswith("test/eer/")
-        }
-        writer = next((c for c in callbacks if hasattr(c, "written")), None)
+        trainer.test(module, datamodule=datamodule, ckpt_path=best or None)
+        metrics = score_metrics(module.last_scores["test"])  # exact, not the float32 log
+        summary["test_eer_percent"] = metrics.get("eer_percent")
+        summary["test_eer_percent_by_attack"] = metrics.get("eer_percent_by_attack", {})
+        writer = next((c for c in callbacks if isinstance(c, ScoreWriter)), None)
         if writer is not None and writer.written:
-            summary["score_file"] = str(writer.written["scores"])
+            summary["score_file"] = str(writer.written["score_file"])
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 

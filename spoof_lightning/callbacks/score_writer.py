@@ -7,16 +7,21 @@ import lightning as L
 
 from spoof_lightning.lit.score_collector import ScoreSet
 from spoof_lightning.metrics.eer import compute_eer
+from spoof_lightning.metrics.scores import write_cm_scores_2019, write_scores_2021
 
 
-def write_score_file(path: Path, scores: ScoreSet) -> None:
-    """One line per utterance: ``utt attack key score`` (key = bonafide/spoof/-)."""
-    keys = {1: "bonafide", 0: "spoof"}
-    with path.open("w") as handle:
-        for utt, attack, label, score in zip(
-            scores.utt_ids, scores.attacks, scores.labels, scores.scores, strict=True
-        ):
-            handle.write(f"{utt} {attack} {keys.get(label, '-')} {score:.6f}\n")
+def write_score_file(path: Path, scores: ScoreSet) -> Path:
+    """The 2019 CM format ``utt source key score`` when every trial is labelled,
+    else the 2021 submission format ``utt score``; scores written exactly (``repr``)."""
+    if set(scores.labels) <= {0, 1}:
+        rows = [
+            {"utt_id": utt, "attack": attack, "label": label, "score": score}
+            for utt, attack, label, score in zip(
+                scores.utt_ids, scores.attacks, scores.labels, scores.scores, strict=True
+            )
+        ]
+        return write_cm_scores_2019(path, rows)
+    return write_scores_2021(path, dict(zip(scores.utt_ids, scores.scores, strict=True)))
 
 
 def score_metrics(scores: ScoreSet) -> dict[str, float | int | dict[str, float]]:
@@ -57,4 +62,4 @@ class ScoreWriter(L.Callback):
         write_score_file(score_path, scores)
         metrics_path = self.output_dir / f"{stage}_metrics.json"
         metrics_path.write_text(json.dumps(score_metrics(scores), indent=2) + "\n")
-        self.written = {"scores": score_path, "metrics": metrics_path}
+        self.written = {"score_file": score_path, "metrics_file": metrics_path}
