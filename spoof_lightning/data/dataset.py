@@ -204,23 +204,26 @@ class UtteranceDataset(Dataset):
         )
 
 
+def _stack(tensors: list[torch.Tensor], padding: float) -> torch.Tensor:
+    """Stack 1-D tensors, right-padding shorter ones with ``padding`` (one op either way)."""
+    if len({len(t) for t in tensors}) == 1:
+        return torch.stack(tensors)
+    return torch.nn.utils.rnn.pad_sequence(tensors, batch_first=True, padding_value=padding)
+
+
 def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Batch items: waveforms ``[B, T]`` (zero-padded to the longest) with ``length`` ``[B]``,
     ``label`` long ``[B]``, other tensors stacked (padded with -1 along their first axis
     when lengths differ, e.g. ``frame_labels``), strings as lists."""
-    lengths = torch.tensor([len(it["waveform"]) for it in items], dtype=torch.long)
-    waves = torch.zeros(len(items), int(lengths.max()), dtype=torch.float32)
-    for row, it in enumerate(items):
-        waves[row, : len(it["waveform"])] = it["waveform"]
-    batch: dict[str, Any] = {"waveform": waves, "length": lengths}
+    waves = [it["waveform"] for it in items]
+    lengths = torch.tensor([len(w) for w in waves], dtype=torch.long)
+    batch: dict[str, Any] = {"waveform": _stack(waves, 0.0), "length": lengths}
     for name in items[0]:
         if name == "waveform":
             continue
         values = [it[name] for it in items]
         if isinstance(values[0], torch.Tensor):
-            batch[name] = torch.nn.utils.rnn.pad_sequence(
-                values, batch_first=True, padding_value=-1
-            )
+            batch[name] = _stack(values, -1)
         elif isinstance(values[0], int | float | bool):
             batch[name] = torch.tensor(values, dtype=torch.long if name == "label" else None)
         else:

@@ -220,8 +220,9 @@ class StreamingDataset(IterableDataset):
             )
         return n
 
-    def __len__(self) -> int:
-        """Samples per rank and epoch."""
+    def samples_per_rank(self) -> int:
+        """Samples per rank and epoch (no ``__len__``: its meaning is ambiguous for
+        iterable datasets; :class:`StreamLoader` has the exact number of batches)."""
         workers = max(1, self.num_workers)
         return self.per_stream(self.distributed()[1] * workers) * workers
 

@@ -6,6 +6,7 @@ from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 
+import lightning as L
 import pytest
 import torch
 
@@ -104,6 +105,7 @@ def test_real_workers_equal_batches_per_rank(corpus):
         loader = StreamLoader(
             ds, batch_size=2, num_workers=2, collate_fn=collate, persistent_workers=True
         )
+        assert ds.samples_per_rank() == 4  # 2 workers x ceil(5 / 4 streams)
         epochs = [[b["utt_id"] for b in loader] for _ in range(2)]
         assert all(len(batches) == len(loader) for batches in epochs)
         per_rank.append(epochs)
@@ -169,3 +171,44 @@ def test_shards_cli_skip_reports_missing(corpus, tmp_path):
     shards_main([*args, "--split", "train", "--on-error", "skip"])
     assert json.loads((tmp_path / "o" / "train" / "index.json").read_text())["total"] == 3
     assert "missing_file" in (tmp_path / "o" / "train" / "data_problems.csv").read_text()
+
+
+class Recorder(L.LightningModule):
+    """A one-parameter model that records the utterances of every training epoch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+        self.epochs: list[list[tuple[str, float]]] = []
+
+    def on_train_epoch_start(self) -> None:
+        self.epochs.append([])
+
+    def training_step(self, batch, _):
+        # the first sample identifies the random crop of the item
+        self.epochs[-1] += [
+            (u, float(w[0])) for u, w in zip(batch["utt_id"], batch["waveform"], strict=True)
+        ]
+        return (self.w * batch["waveform"].mean()).sum()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.0)
+
+
+@pytest.mark.parametrize("loader", ["map", "stream"])
+def test_lightning_epochs_reshuffle_and_recrop(corpus, loader):
+    dm = AntiSpoofDataModule(
+        corpus="asvspoof2019_la", root=str(corpus), loader=loader, train_crop=CROP,
+        batch_size=5, shuffle_buffer=4,
+    )  # fmt: skip
+    model = Recorder()
+    trainer = L.Trainer(
+        max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+    )  # fmt: skip
+    trainer.fit(model, datamodule=dm)
+    first, second = model.epochs
+    assert sorted(u for u, _ in first) == sorted(u for u, _ in second)
+    assert len(first) == len({u for u, _ in first}) == 12
+    assert [u for u, _ in first] != [u for u, _ in second]  # new order
+    assert dict(first) != dict(second)  # new random crops
