@@ -116,6 +116,38 @@ def make_asvspoof2021(
     return root
 
 
+def make_asvspoof5(
+    root: Path,
+    counts: dict[str, tuple[int, int]] | None = None,
+    sr: int = 16000,
+    seed: int = 0,
+) -> Path:
+    """Write an ASVspoof 5 track-1 corpus under ``root``; ``counts``: split -> (bona, spoof).
+
+    Splits are ``train``, ``dev`` and ``eval`` (``flac_T``, ``flac_D``, ``flac_E_eval``).
+    """
+    counts = counts or {"train": (2, 3), "dev": (1, 2), "eval": (1, 2)}
+    names = {
+        "train": ("ASVspoof5.train.tsv", "flac_T", "T"),
+        "dev": ("ASVspoof5.dev.track_1.tsv", "flac_D", "D"),
+        "eval": ("ASVspoof5.eval.track_1.tsv", "flac_E_eval", "E"),
+    }
+    rng = np.random.default_rng(seed)
+    (root / "ASVspoof5_protocols").mkdir(parents=True, exist_ok=True)
+    for split, (n_bona, n_spoof) in counts.items():
+        protocol, folder, letter = names[split]
+        lines = []
+        for i in range(n_bona + n_spoof):
+            utt = f"{letter}_{i:010d}"
+            bona = i < n_bona
+            attack, key = ("bonafide", "bonafide") if bona else (f"A{1 + i % 8:02d}", "spoof")
+            lines.append(f"{letter}_{i % 7:04d} {utt} F - - - {attack} {attack} {key} -")
+            wav = synth(int(rng.integers(3000, 9000)), sr, seed=i)
+            write_audio(root / folder / f"{utt}.flac", wav, sr)
+        (root / "ASVspoof5_protocols" / protocol).write_text("\n".join(lines) + "\n")
+    return root
+
+
 def make_had(
     root: Path,
     counts: dict[str, tuple[int, int]] | None = None,
@@ -149,4 +181,11 @@ def make_had(
     return root
 
 
-__all__ = ["make_asvspoof2019", "make_asvspoof2021", "make_had", "synth", "write_audio"]
+__all__ = [
+    "make_asvspoof2019",
+    "make_asvspoof2021",
+    "make_asvspoof5",
+    "make_had",
+    "synth",
+    "write_audio",
+]

@@ -17,6 +17,8 @@ Corpora (registry name -> layout under ``root``):
 - ``asvspoof2021_la`` / ``_df`` / ``_pa``: ``ASVspoof2021_{LA,DF,PA}_eval/flac`` and the
   keys ``keys/{LA,DF,PA}/CM/trial_metadata.txt``; test split only, the lines whose
   phase column is ``eval`` (option ``phase``) (Liu et al., 2023).
+- ``asvspoof5``: ASVspoof 5 track 1, ``ASVspoof5_protocols/ASVspoof5.{train,dev.track_1,
+  eval.track_1}.tsv`` and ``flac_{T,D,E_eval}/`` (Wang et al., 2024).
 - ``had``: Half-truth Audio Detection (Yi et al., Interspeech 2021),
   ``HAD_{train,dev,test}/HAD_<split>_label.txt`` and wav files anywhere below
   ``HAD_<split>/`` (upstream folders include the misspelling ``conbine``).
@@ -336,6 +338,74 @@ def _asvspoof2021_loader(track: str) -> Loader:
     return load
 
 
+# ---------------------------------------------------------------- ASVspoof 5
+
+ASV5_COLUMNS = (
+    "speaker", "utt", "gender", "codec", "codec_q", "codec_seed", "attack_tag", "attack",
+    "key", "tmp",
+)  # fmt: skip
+_ASV5_SPLITS = {
+    "train": ("ASVspoof5.train.tsv", ("flac_T",)),
+    "val": ("ASVspoof5.dev.track_1.tsv", ("flac_D",)),
+    "test": ("ASVspoof5.eval.track_1.tsv", ("flac_E_eval", "flac_E")),
+}
+
+
+def parse_asvspoof5(
+    protocol: Path, audio_dir: Path, problems: list[Problem] | None = None
+) -> list[Utterance]:
+    """Parse an ASVspoof 5 track-1 protocol (whitespace-separated despite ``.tsv``).
+
+    Columns: speaker, utt, gender, codec, codec_q, codec_seed, attack_tag, attack, key,
+    tmp; all but speaker, utt, attack and key are kept in ``meta``.
+    """
+    found: list[Problem] = []
+    out: list[Utterance] = []
+    for number, f, raw in _lines(protocol):
+        where = f"{protocol}:{number}"
+        if len(f) != len(ASV5_COLUMNS):
+            found.append(
+                Problem(
+                    "malformed",
+                    where,
+                    f"expected {len(ASV5_COLUMNS)} fields, got {len(f)}: {raw!r}",
+                )
+            )
+            continue
+        row = dict(zip(ASV5_COLUMNS, f, strict=True))
+        label = _key(row["key"], where, raw, found)
+        if label is None:
+            continue
+        meta = {k: v for k, v in row.items() if k not in ("speaker", "utt", "attack", "key")}
+        out.append(
+            Utterance(
+                row["utt"],
+                audio_dir / f"{row['utt']}.flac",
+                label,
+                speaker=row["speaker"],
+                attack="-" if label == BONAFIDE else row["attack"],
+                meta=meta,
+            )
+        )
+    return _settle(dedupe(out, protocol, found), found, problems, protocol)
+
+
+def load_asvspoof5(
+    root: Path, split: str, problems: list[Problem], key: str = "data.root"
+) -> list[Utterance]:
+    """ASVspoof 5 (track 1): ``root`` holds ``ASVspoof5_protocols/`` and ``flac_{T,D,E_eval}/``."""
+    if not root.is_dir():
+        raise MissingDataError("ASVspoof 5 root", root, key)
+    name, audio_names = _ASV5_SPLITS[split]
+    candidates = [root / "ASVspoof5_protocols" / name, root / name]
+    protocol = next((c for c in candidates if c.is_file()), candidates[0])
+    _require(protocol, f"ASVspoof 5 {split} protocol", key)
+    dirs = [root / d for d in audio_names]
+    audio_dir = next((d for d in dirs if d.is_dir()), dirs[0])
+    _require(audio_dir, f"ASVspoof 5 {split} audio directory", key, is_dir=True)
+    return parse_asvspoof5(protocol, audio_dir, problems)
+
+
 # ---------------------------------------------------------------- HAD
 
 
@@ -532,6 +602,7 @@ CORPORA: dict[str, Loader] = {
     "asvspoof2021_la": _asvspoof2021_loader("LA"),
     "asvspoof2021_df": _asvspoof2021_loader("DF"),
     "asvspoof2021_pa": _asvspoof2021_loader("PA"),
+    "asvspoof5": load_asvspoof5,
     "had": load_had,
     "folder": load_folder,
 }
@@ -564,6 +635,7 @@ def load_split(
 
 __all__ = [
     "ASV21_COLUMNS",
+    "ASV5_COLUMNS",
     "BONAFIDE",
     "CORPORA",
     "SPLITS",
@@ -578,11 +650,13 @@ __all__ = [
     "format_problems",
     "load_asvspoof2019_la",
     "load_asvspoof2019_pa",
+    "load_asvspoof5",
     "load_folder",
     "load_had",
     "load_split",
     "parse_asvspoof2019",
     "parse_asvspoof2021",
+    "parse_asvspoof5",
     "parse_had",
     "parse_label_csv",
     "parse_segments",

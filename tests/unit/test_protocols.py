@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from spoof_lightning.data.fixtures import (
+    make_asvspoof5,
     make_asvspoof2019,
     make_asvspoof2021,
     make_had,
@@ -213,3 +214,15 @@ def test_problems_collected_instead_of_raised(tmp_path):
     out = parse_asvspoof2019(p, tmp_path, "LA", problems)
     assert [u.utt_id for u in out] == ["LA_T_1"]
     assert sorted(x.kind for x in problems) == ["duplicate_id", "malformed"]
+
+
+def test_asvspoof5_layout(tmp_path):
+    make_asvspoof5(tmp_path, {"train": (2, 3), "dev": (1, 1), "eval": (1, 2)})
+    train = load_split("asvspoof5", tmp_path, "train")
+    assert [u.label for u in train] == [1, 1, 0, 0, 0]
+    assert all(u.path.is_file() for u in train) and train[0].path.parent.name == "flac_T"
+    assert (train[0].attack, train[-1].attack, train[-1].meta["gender"]) == ("-", "A05", "F")
+    assert load_split("asvspoof5", tmp_path, "test")[0].path.parent.name == "flac_E_eval"
+    (tmp_path / "ASVspoof5_protocols" / "ASVspoof5.dev.track_1.tsv").write_text("D_0001 D_1 F\n")
+    with pytest.raises(ProtocolError, match=r"track_1\.tsv:1: malformed: expected 10 fields"):
+        load_split("asvspoof5", tmp_path, "val")
