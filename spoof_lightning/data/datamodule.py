@@ -59,8 +59,9 @@ class AntiSpoofDataModule(L.LightningDataModule):
         seed: seeds crop offsets, augmentation, shuffling and subsets.
         demo: generate the synthetic demo corpus under ``root`` in ``prepare_data``.
         augment: ``augment(waveform, rng) -> waveform`` callable, train split only.
-        subset: per split, a seeded subset: ``{train: {per_class: 1000}}``; keys
-            ``per_class`` (int or ``{bonafide: n, spoof: m}``), ``per_attack`` or ``size``.
+        subset: per split, a seeded subset, e.g. ``{train: {per_class: 1000}}`` (from the
+            command line: ``data.subset.train={per_class:1000}``); keys ``per_class``
+            (int or ``{bonafide: n, spoof: m}``), ``per_attack`` or ``size``; None = all.
         loader: ``map`` (default, local disks), ``stream`` (iterable, lazy reads) or
             ``shards`` (tar shards under ``shards_root/<split>/``).
         shards_root: folder written by ``python -m spoof_lightning.data.shards``.
@@ -113,7 +114,8 @@ class AntiSpoofDataModule(L.LightningDataModule):
             raise ValueError(
                 "data.subset applies to protocol entries; convert the subset to shards"
             )
-        unknown = set(subset or {}) - set(SPLITS)
+        subset = {k: v for k, v in (subset or {}).items() if v}
+        unknown = set(subset) - set(SPLITS)
         if unknown:
             raise ValueError(f"data.subset keys {sorted(unknown)}: use {SPLITS}")
         self.corpus, self.root = corpus, Path(root)
@@ -127,7 +129,7 @@ class AntiSpoofDataModule(L.LightningDataModule):
         self.num_workers, self.pin_memory = num_workers, pin_memory
         self.persistent_workers = persistent_workers and num_workers > 0
         self.seed, self.demo, self.augment = seed, demo, augment
-        self.subset = {k: dict(v) for k, v in (subset or {}).items()}
+        self.subset = {k: dict(v) for k, v in subset.items()}
         self.loader, self.shards_root = loader, shards_root
         self.shuffle_buffer, self.uneven = shuffle_buffer, uneven
         self.preflight, self.on_error = preflight, on_error
