@@ -20,7 +20,7 @@ from spoof_lightning.data.dataset import (
     UtteranceDataset,
     collate,
 )
-from spoof_lightning.data.preflight import Level, SplitReport, apply_policy, check_split
+from spoof_lightning.data.preflight import DataError, Level, SplitReport, apply_policy, check_split
 from spoof_lightning.data.protocols import SPLITS, MissingDataError, Problem, Utterance, load_split
 from spoof_lightning.data.shards import INDEX
 from spoof_lightning.data.streaming import (
@@ -150,10 +150,9 @@ class AntiSpoofDataModule(L.LightningDataModule):
         """``(corpus, root, options, config key)`` that ``split`` is read from."""
         if split in ("train", "val") and self.train_corpus:
             if not self.train_root:
-                raise MissingDataError(
-                    f"{self.train_corpus} root for the {split} split",
-                    Path("<unset>"),
-                    "data.train_root",
+                raise FileNotFoundError(
+                    f"the {split} split is read from {self.train_corpus}, but data.train_root "
+                    f"is not set: python train.py data.train_root=/path/to/{self.train_corpus}"
                 )
             return (
                 self.train_corpus,
@@ -187,9 +186,8 @@ class AntiSpoofDataModule(L.LightningDataModule):
         kept = apply_policy(pending, self.on_error, self.report_dir)
         for split, entries in kept.items():
             if not entries:
-                raise MissingDataError(
-                    f"usable entries of the {split} split", self.root, "data.root"
-                )
+                corpus, root, _, key = self.source(split)
+                raise DataError(f"{corpus} {split} under {root} ({key}) has no usable entry")
             if split in self.subset:
                 entries = select_subset(entries, self.seed, **self.subset[split])
                 log.info("%s subset: %d entries (%s)", split, len(entries), self.subset[split])

@@ -436,7 +436,9 @@ def parse_had(
     attack id is ``partial`` for fake files, ``-`` for real ones.
     """
     found: list[Problem] = []
-    files = {p.stem: p for p in sorted(audio_dir.rglob("*.wav"))}
+    files: dict[str, Path] = {}
+    for wav in sorted(audio_dir.rglob("*.wav")):
+        files.setdefault(wav.stem, wav)
     out: list[Utterance] = []
     for number, f, raw in _lines(labels):
         where = f"{labels}:{number}"
