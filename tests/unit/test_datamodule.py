@@ -256,3 +256,19 @@ def test_every_data_yaml_builds(name, tmp_path):
         cfg.data.root = str(tmp_path)
     dm = hydra.utils.instantiate(cfg.data)
     assert isinstance(dm, AntiSpoofDataModule) and dm.corpus in CORPORA
+
+
+def test_sampler_under_lightning_ddp_wrapper():
+    from lightning.fabric.utilities.distributed import DistributedSamplerWrapper
+
+    seen = {}
+    for epoch in (0, 1):
+        for rank in (0, 1):
+            wrapped = DistributedSamplerWrapper(
+                EpochSampler(10, shuffle=True, seed=0), num_replicas=2, rank=rank, shuffle=False
+            )
+            wrapped.set_epoch(epoch)  # what Lightning calls; forwarded to our sampler
+            seen[epoch, rank] = list(wrapped)
+        keys = seen[epoch, 0] + seen[epoch, 1]
+        assert sorted(i for _, i in keys) == list(range(10)) and {e for e, _ in keys} == {epoch}
+    assert seen[0, 0] != seen[1, 0]
