@@ -272,3 +272,30 @@ def test_sampler_under_lightning_ddp_wrapper():
         keys = seen[epoch, 0] + seen[epoch, 1]
         assert sorted(i for _, i in keys) == list(range(10)) and {e for e, _ in keys} == {epoch}
     assert seen[0, 0] != seen[1, 0]
+
+
+@pytest.mark.parametrize("group", ["rawboost", "noise"])
+def test_augment_config_group_reaches_the_train_split(corpus, group):
+    path = CONF.parent / "augment" / f"{group}.yaml"
+    if not path.is_file():
+        pytest.skip(f"{path} not present")
+    cfg = OmegaConf.create(
+        {
+            "paths": {"data_dir": str(corpus.parent), "run_dir": None},
+            "sample_rate": 16000,
+            "augment": OmegaConf.load(path),
+            "data": OmegaConf.load(CONF / "asvspoof2019_la.yaml"),
+        }
+    )
+    cfg.data.update(root=str(corpus), train_crop=CROP, eval_crop=CROP, num_workers=0)
+    cfg.data.update(pin_memory=False, persistent_workers=False, batch_size=4)
+    dm = hydra.utils.instantiate(cfg.data, _convert_="all")
+    plain = module(corpus)
+    for d in (dm, plain):
+        d.setup("fit")
+    a, b = next(iter(dm.train_dataloader())), next(iter(plain.train_dataloader()))
+    assert a["utt_id"] == b["utt_id"] and a["waveform"].shape == (4, CROP)
+    assert torch.isfinite(a["waveform"]).all()
+    assert not torch.equal(a["waveform"], b["waveform"])  # augmented
+    va, vb = next(iter(dm.val_dataloader())), next(iter(plain.val_dataloader()))
+    torch.testing.assert_close(va["waveform"], vb["waveform"], rtol=0, atol=0)  # not augmented
