@@ -80,10 +80,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     L.seed_everything(cfg.seed, workers=True)
     run_dir = Path(cfg.paths.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path = checkpoint_to_resume(run_dir, cfg.resume)
-
-    datamodule = instantiate(cfg.data, _convert_="all")
+    # The model first: a bad front-end x model pair fails before any data work.
     module = detector_from_config(cfg)
+    ckpt_path = checkpoint_to_resume(run_dir, cfg.resume)
+    datamodule = instantiate(cfg.data, _convert_="all")
     callbacks = instantiate_group(cfg.get("callbacks"))
     callbacks.append(ConfigInCheckpoint(OmegaConf.to_container(cfg, resolve=True)))
     trainer: L.Trainer = instantiate(
