@@ -234,6 +234,7 @@ def test_folder_scoring_full_utterances(tmp_path):
         write_audio(tmp_path / f"clip{i}.wav", synth(n, seed=i))
     cfg = OmegaConf.load(CONF / "folder.yaml")
     cfg.root, cfg.sample_rate, cfg.seed, cfg.report_dir = str(tmp_path), 16000, 0, None
+    cfg.augment = None  # loaded on its own, the node is the root: no augment group
     cfg.num_workers, cfg.pin_memory, cfg.persistent_workers = 0, False, False
     dm = hydra.utils.instantiate(cfg)
     dm.setup("test")
