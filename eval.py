@@ -1,6 +1,8 @@
 """Score audio with a trained checkpoint: `python eval.py ckpt=<path> [data=... split=test]`.
 
-Writes <split>_scores.txt and <split>_metrics.json (and plots) to output_dir; see conf/eval.yaml.
+Writes score files (2019 CM, 2021 submission, CSV with metadata), metrics.json, a DET
+curve and a score histogram to output_dir, and prints a table; see conf/eval.yaml and
+spoof_lightning/evaluation.py.
 """
 
 import hydra

@@ -1,89 +1,614 @@
-"""What eval.py runs: score a split with a trained checkpoint and write the results."""
+"""What eval.py runs: score a corpus split with a trained checkpoint and write every result.
+
+Outputs, under ``output_dir``, named by split (``test`` or ``val``):
+
+* ``<split>_scores.txt`` — ASVspoof 2019 CM score file ``utt source key score`` (labelled
+  sets only; what the official 2019 scorer reads);
+* ``<split>_submission.txt`` — ASVspoof 2021 submission ``utt score``;
+* ``<split>_scores.csv`` — every metadata column of the protocol joined by utterance id
+  (never by order), plus ``decision`` (``bonafide``/``spoof``, when a threshold is
+  known), ``llr`` (with ``calibrate=true``) and ``score``;
+* ``<split>_metrics.json`` — pooled EER (+ threshold), per attack, per condition column,
+  min t-DCF with an ASV score file, rates at the decision threshold, calibration and
+  localisation results;
+* ``<split>_det.png`` (probit DET) and ``<split>_score_hist.png`` (labelled sets only);
+* ``<split>_frame_scores.npz`` — per-utterance frame scores, when the model has a frame head.
+
+Decisions: a trial is called bona fide when ``score > threshold``, as the official
+``compute_eer`` rejects the trials scoring at or below its threshold. The threshold is
+``threshold=`` when given, else the dev-set EER threshold of the best epoch stored in the
+checkpoint (the Detector's ``eer_threshold`` buffer).
+
+Frame-level (HAD) localisation needs a model whose output has ``frame_logits`` ``[B, F, 2]``
+on the data's ``frame_hop`` grid (the frames of the items' ``frame_labels``); no model has
+such a head yet, so for now only the utterance-level EER is reported for HAD.
+"""
 
 import json
+import logging
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import lightning as L
-import torch
+import numpy as np
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
+from torch import Tensor
 
-from spoof_lightning.callbacks.config_in_checkpoint import CONFIG_KEY
-from spoof_lightning.callbacks.score_writer import ScoreWriter
-from spoof_lightning.lit.detector import Detector
+from spoof_lightning.build import ConfigError
+from spoof_lightning.checkpoint import (
+    PARTS,
+    Countermeasure,
+    LoadedModel,
+    check_request,
+    load_countermeasure,
+)
+from spoof_lightning.contracts import BONAFIDE, SPOOF, ModelOutput, scores_from_logits
+from spoof_lightning.metrics import localization
+from spoof_lightning.metrics.report import evaluate_rows
+from spoof_lightning.metrics.report import format_report as format_metrics
+from spoof_lightning.metrics.scores import (
+    join_scores,
+    read_asv_scores_2019,
+    read_asv_trials_2021,
+    write_cm_scores_2019,
+    write_scores_2021,
+    write_scores_csv,
+)
+from spoof_lightning.metrics.tdcf import AsvScores
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("test", "val")
+STAGE = {"test": "test", "val": "validate"}
+# Protocol columns that are never conditions: identity, outcome, or per-file detail.
+NOT_CONDITIONS = frozenset(
+    {"utt_id", "path", "label", "speaker", "attack", "score", "decision", "llr", "segments"}
+)
+MAX_CONDITION_VALUES = 64
 
 
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be loaded into the requested model."""
+# ------------------------------------------------------------------------ scoring
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a spoof-lightning checkpoint with ``weights_only=True`` (no pickled code)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path} (set `ckpt=`)")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for corrupt or foreign files
-        raise CheckpointError(f"cannot read checkpoint {path}: {err}") from err
-    for key in ("state_dict", "hyper_parameters"):
-        if key not in checkpoint:
-            raise CheckpointError(f"{path} is not a spoof-lightning checkpoint (no `{key}`)")
-    return checkpoint
+@dataclass
+class UttScore:
+    """The score of one utterance, and its frame scores / frame labels when available."""
+
+    utt_id: str
+    score: float
+    frame_scores: np.ndarray | None = None
+    frame_labels: np.ndarray | None = None
 
 
-def detector_from_checkpoint(checkpoint: dict[str, Any], path: str | Path = "") -> Detector:
-    """Rebuild the Detector from the config stored in the checkpoint and load its weights."""
-    module = Detector(**checkpoint["hyper_parameters"])
-    result = module.load_state_dict(checkpoint["state_dict"], strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        raise CheckpointError(
-            f"checkpoint {path} does not fit the model it describes: "
-            f"missing {result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}"
+@dataclass
+class SplitScores:
+    """Scores of one pass over a split, unique by utterance id."""
+
+    scores: dict[str, float] = field(default_factory=dict)
+    frame_scores: dict[str, np.ndarray] = field(default_factory=dict)
+    frame_labels: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def add(self, items: Iterable[UttScore]) -> None:
+        for item in items:
+            if item.utt_id in self.scores:  # a padded/wrapped loader repeats utterances
+                continue
+            self.scores[item.utt_id] = item.score
+            if item.frame_scores is not None:
+                self.frame_scores[item.utt_id] = item.frame_scores
+            if item.frame_labels is not None:
+                self.frame_labels[item.utt_id] = item.frame_labels
+
+
+def frame_scores_of(output: ModelOutput) -> Tensor | None:
+    """Per-frame bona fide scores ``[B, F]`` from ``output.frame_logits`` ``[B, F, 2]``, if any."""
+    frame_logits = getattr(output, "frame_logits", None)
+    if frame_logits is None:
+        return None
+    if frame_logits.ndim != 3 or frame_logits.shape[-1] != 2:
+        raise ValueError(
+            f"frame_logits must be [B, F, 2] (spoof, bona fide), got {list(frame_logits.shape)}"
         )
-    return module.eval()
+    return (frame_logits[..., BONAFIDE] - frame_logits[..., SPOOF]).float()
+
+
+def _aligned_labels(utt_id: str, n_frames: int, labels: Tensor) -> np.ndarray:
+    """The first ``n_frames`` frame labels; the rest must be padding (-1)."""
+    labels_np = labels.detach().cpu().numpy()
+    if n_frames > labels_np.size or (labels_np[n_frames:] != -1).any():
+        labelled = int(np.flatnonzero(labels_np != -1).max(initial=-1)) + 1
+        raise ValueError(
+            f"{utt_id}: the model gives {n_frames} frame scores but the data has "
+            f"{labelled} labelled frames; frame_logits must be on the data.frame_hop grid"
+        )
+    return labels_np[:n_frames]
+
+
+def score_batch(net: Countermeasure, batch: Mapping[str, Any]) -> list[UttScore]:
+    """Score a collated batch. Utterances of different lengths (``eval_crop: null``) are
+    scored one by one on their own samples, so zero padding never changes a score."""
+    waveform: Tensor = batch["waveform"]
+    lengths = batch.get("length")
+    if lengths is None or bool((lengths == waveform.shape[1]).all()):
+        groups = [(list(range(waveform.shape[0])), waveform)]
+    else:
+        groups = [([i], waveform[i : i + 1, : int(lengths[i])]) for i in range(len(lengths))]
+    frame_labels = batch.get("frame_labels")
+    results = []
+    for indices, x in groups:
+        output = net(x)
+        scores = scores_from_logits(output.logits).cpu().tolist()
+        frames = frame_scores_of(output)
+        for j, i in enumerate(indices):
+            utt = batch["utt_id"][i]
+            utt_frames = labels = None
+            if frames is not None:
+                utt_frames = frames[j].cpu().double().numpy()
+                if frame_labels is not None:
+                    labels = _aligned_labels(utt, utt_frames.size, frame_labels[i])
+            results.append(UttScore(utt, scores[j], utt_frames, labels))
+    return results
+
+
+class ScoringModule(L.LightningModule):
+    """Runs a :class:`Countermeasure` under ``Trainer.predict`` (device, precision, progress)."""
+
+    def __init__(self, net: Countermeasure) -> None:
+        super().__init__()
+        self.net = net
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[UttScore]:
+        return score_batch(self.net, batch)
+
+
+def score_split(
+    net: Countermeasure, datamodule: Any, split: str, trainer_options: Mapping[str, Any]
+) -> SplitScores:
+    """Score every utterance of ``split`` (test/val) of ``datamodule`` on one device."""
+    datamodule.prepare_data()
+    datamodule.setup(STAGE[split])
+    loader = datamodule.test_dataloader() if split == "test" else datamodule.val_dataloader()
+    trainer = L.Trainer(
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        **trainer_options,
+    )
+    result = SplitScores()
+    for batch_scores in trainer.predict(ScoringModule(net), dataloaders=loader) or []:
+        result.add(batch_scores)
+    return result
+
+
+# ------------------------------------------------------------------------ rows
+
+
+def join_rows(
+    scores: Mapping[str, float], utterances: Sequence[Any], where: str, skip_unscored: bool
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Protocol rows with ``score``, joined by utterance id; returns ``(rows, unscored ids)``.
+
+    ``skip_unscored`` (``data.on_error=skip``, where unreadable files are left out) drops
+    protocol entries without a score instead of failing; scores of utterances that are not
+    in the protocol are always an error.
+    """
+    unscored: list[str] = []
+    if skip_unscored:
+        unscored = [u.utt_id for u in utterances if u.utt_id not in scores]
+        utterances = [u for u in utterances if u.utt_id in scores]
+        if unscored:
+            log.warning("%s: %d utterances were not scored (unreadable)", where, len(unscored))
+    try:
+        return join_scores(scores, utterances), unscored
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from None
+
+
+def condition_columns(
+    rows: Sequence[Mapping[str, Any]], requested: str | Sequence[str] | None
+) -> list[str]:
+    """Columns to break results down by: ``auto`` = metadata columns (e.g. the 2021
+    ``codec``) with 2 to 64 distinct values; or an explicit list, checked to exist."""
+    if not rows or requested is None:
+        return []
+    shared = set.intersection(*(set(row) for row in rows))
+    if requested == "auto":
+        candidates = [c for c in rows[0] if c in shared and c not in NOT_CONDITIONS]
+        return [
+            c for c in candidates if 2 <= len({str(row[c]) for row in rows}) <= MAX_CONDITION_VALUES
+        ]
+    columns = [requested] if isinstance(requested, str) else list(requested)
+    missing = [c for c in columns if c not in shared]
+    if missing:
+        raise ConfigError(
+            f"conditions: columns {missing} are not in the protocol metadata "
+            f"(available: {sorted(shared - NOT_CONDITIONS)})"
+        )
+    return columns
+
+
+def add_decisions(rows: list[dict[str, Any]], threshold: float) -> None:
+    """``decision`` = ``bonafide`` when ``score > threshold``, else ``spoof``."""
+    for row in rows:
+        row["decision"] = "bonafide" if row["score"] > threshold else "spoof"
+
+
+def _labelled(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [row for row in rows if row["label"] in (0, 1)]
+
+
+def _classes(rows: Sequence[Mapping[str, Any]], key: str = "score") -> tuple[np.ndarray, ...]:
+    values = np.asarray([row[key] for row in rows], dtype=np.float64)
+    labels = np.asarray([row["label"] for row in rows])
+    return values[labels == 1], values[labels == 0]
+
+
+# ------------------------------------------------------------------------ metrics
+
+
+def split_metrics(
+    rows: Sequence[Mapping[str, Any]],
+    conditions: str | Sequence[str] | None = "auto",
+    asv: AsvScores | Sequence[Mapping[str, Any]] | None = None,
+    tdcf: str = "2019",
+    threshold: float | None = None,
+) -> dict[str, Any]:
+    """Counts, and for the labelled rows (both classes present) the ASVspoof report
+    (:func:`metrics.report.evaluate_rows`, EERs as fractions) plus ``eer_percent`` and the
+    error rates at ``threshold``."""
+    labelled = _labelled(rows)
+    metrics: dict[str, Any] = {"n_trials": len(rows), "n_unlabelled": len(rows) - len(labelled)}
+    if threshold is not None:
+        n_bona = sum(row["score"] > threshold for row in rows)
+        metrics["decisions"] = {"bonafide": n_bona, "spoof": len(rows) - n_bona}
+    bonafide, spoof = _classes(labelled)
+    metrics |= {"n_bonafide": int(bonafide.size), "n_spoof": int(spoof.size)}
+    if not (bonafide.size and spoof.size):
+        return metrics
+    metrics |= evaluate_rows(labelled, condition_columns(labelled, conditions), asv, tdcf)
+    metrics["eer_percent"] = 100 * metrics["eer"]
+    if threshold is not None:
+        metrics["at_threshold"] = {
+            "threshold": threshold,
+            "bonafide_miss_rate": float(np.mean(bonafide <= threshold)),
+            "spoof_accept_rate": float(np.mean(spoof > threshold)),
+        }
+    return metrics
+
+
+def calibrate_rows(
+    dev_rows: Sequence[Mapping[str, Any]], rows: list[dict[str, Any]], prior: float = 0.5
+) -> dict[str, Any]:
+    """Fit logistic calibration on labelled dev rows, add ``llr`` to ``rows``, and report
+    Cllr, minCllr, actDCF and minDCF (ASVspoof 5 costs) where ``rows`` are labelled."""
+    from spoof_lightning.metrics.calibration import (
+        LogisticCalibration,
+        act_dcf,
+        cllr,
+        min_cllr,
+        min_dcf,
+    )
+
+    dev_bona, dev_spoof = _classes(_labelled(dev_rows))
+    if not (dev_bona.size and dev_spoof.size):
+        raise ValueError(
+            f"calibrate=true needs bona fide and spoof trials in the dev split "
+            f"(got {dev_bona.size} bona fide, {dev_spoof.size} spoof)"
+        )
+    calibration = LogisticCalibration.fit(dev_bona, dev_spoof, prior=prior)
+    llrs = calibration([row["score"] for row in rows])
+    for row, llr in zip(rows, llrs, strict=True):
+        row["llr"] = float(llr)
+    result: dict[str, Any] = {
+        "scale": calibration.scale,
+        "offset": calibration.offset,
+        "prior": calibration.prior,
+        "n_dev_bonafide": int(dev_bona.size),
+        "n_dev_spoof": int(dev_spoof.size),
+    }
+    bona_llr, spoof_llr = _classes(_labelled(rows), "llr")
+    if bona_llr.size and spoof_llr.size:
+        bona, spoof = _classes(_labelled(rows))
+        result["cllr"] = cllr(bona_llr, spoof_llr)
+        result["min_cllr"] = min_cllr(bona, spoof)
+        result["act_dcf"], result["act_dcf_threshold"] = act_dcf(bona_llr, spoof_llr)
+        result["min_dcf"], result["min_dcf_threshold"] = min_dcf(bona_llr, spoof_llr)
+    return result
+
+
+def _segments(row: Mapping[str, Any]) -> list[tuple[float, float, int]]:
+    from spoof_lightning.data.protocols import parse_segments
+
+    return [(start, end, int(genuine)) for start, end, genuine in parse_segments(row["segments"])]
+
+
+def localization_metrics(
+    scored: SplitScores, rows: Sequence[Mapping[str, Any]], frame_hop: float | None
+) -> dict[str, Any] | None:
+    """Frame-level and range-based EER (HAD) when the model gave frame scores.
+
+    None when neither the data (segments, frame labels) nor the model (frame head) has
+    anything frame-level; ``{"available": False, "reason": ...}`` when only one side has.
+    """
+    has_segments = bool(rows) and all("segments" in row for row in rows)
+    if not scored.frame_scores:
+        if not (has_segments or frame_hop):
+            return None
+        return {"available": False, "reason": "the model has no frame-level head"}
+    if not frame_hop:
+        return {"available": False, "reason": "data.frame_hop is null: no frame grid"}
+    ids = [row["utt_id"] for row in rows if row["utt_id"] in scored.frame_scores]
+    frame_scores = [scored.frame_scores[utt] for utt in ids]
+    result: dict[str, Any] = {"available": True, "frame_hop": frame_hop, "n_utterances": len(ids)}
+    if all(utt in scored.frame_labels for utt in ids):
+        labels = [scored.frame_labels[utt] for utt in ids]
+        result["frame_eer"], result["frame_eer_threshold"] = localization.frame_eer(
+            frame_scores, labels
+        )
+    if has_segments:
+        by_id = {row["utt_id"]: row for row in rows}
+        segments = [_segments(by_id[utt]) for utt in ids]
+        result["range_eer"], result["range_eer_threshold"] = localization.range_eer(
+            frame_scores, segments, frame_hop
+        )
+    return result
+
+
+# ------------------------------------------------------------------------ files
+
+
+def _writable_ids(rows: Sequence[Mapping[str, Any]], path: Path) -> bool:
+    spaced = [row["utt_id"] for row in rows if len(str(row["utt_id"]).split()) != 1]
+    if spaced:
+        log.warning(
+            "not writing %s: %d utterance ids contain whitespace (e.g. %r); see the CSV",
+            path,
+            len(spaced),
+            spaced[0],
+        )
+    return not spaced
+
+
+def write_outputs(
+    output_dir: str | Path,
+    split: str,
+    rows: Sequence[Mapping[str, Any]],
+    metrics: Mapping[str, Any],
+    frame_scores: Mapping[str, np.ndarray] | None = None,
+    plots: bool = True,
+    system: str = "scores",
+    title: str | None = None,
+) -> dict[str, Path]:
+    """Write every output file of a scored split (see the module docstring); returns
+    ``{"scores" | "submission" | "csv" | "metrics" | "det" | "hist" | "frames": path}``."""
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files: dict[str, Path] = {}
+    labelled = _labelled(rows)
+    bonafide, spoof = _classes(labelled)
+    if rows and len(labelled) == len(rows) and _writable_ids(rows, out / f"{split}_scores.txt"):
+        files["scores"] = write_cm_scores_2019(out / f"{split}_scores.txt", rows)
+    if _writable_ids(rows, out / f"{split}_submission.txt"):
+        files["submission"] = write_scores_2021(
+            out / f"{split}_submission.txt", {row["utt_id"]: row["score"] for row in rows}
+        )
+    files["csv"] = write_scores_csv(out / f"{split}_scores.csv", rows)
+    files["metrics"] = out / f"{split}_metrics.json"
+    files["metrics"].write_text(json.dumps(metrics, indent=2) + "\n")
+    if plots and bonafide.size and spoof.size:
+        from spoof_lightning.metrics.plots import plot_det, plot_score_histogram
+
+        det = out / f"{split}_det.png"
+        files["det"] = plot_det({system: (bonafide, spoof)}, det, title=title)
+        threshold = (metrics.get("at_threshold") or {}).get("threshold", metrics["eer_threshold"])
+        hist = out / f"{split}_score_hist.png"
+        title = f"{system}, {title}" if title else system
+        files["hist"] = plot_score_histogram(
+            bonafide, spoof, hist, threshold=threshold, title=title
+        )
+    if frame_scores:
+        files["frames"] = out / f"{split}_frame_scores.npz"
+        np.savez_compressed(  # utterance i: scores[offsets[i]:offsets[i + 1]]
+            files["frames"],
+            utt_ids=np.asarray(list(frame_scores), dtype=str),
+            offsets=np.cumsum([0, *(v.size for v in frame_scores.values())]),
+            scores=np.concatenate(list(frame_scores.values())),
+        )
+    return files
+
+
+# ------------------------------------------------------------------------ eval.py
+
+
+def _plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
+def data_config(cfg: DictConfig, loaded: LoadedModel) -> dict[str, Any]:
+    """The data config to evaluate on: ``data=<name>`` (a full config), or the checkpoint's
+    with any ``+data.key=value`` overrides. Report files go to ``output_dir``; the sample
+    rate is the checkpoint's (files at other rates are resampled)."""
+    given = cfg.get("data") or OmegaConf.create({})
+    fixed = {"sample_rate": loaded.sample_rate, "report_dir": str(cfg.output_dir), "augment": None}
+    if "_target_" in given:
+        with open_dict(given):  # before resolving: report_dir interpolates Hydra's run dir
+            given.merge_with(fixed)
+        base: Any = OmegaConf.to_container(given, resolve=True)
+        given = OmegaConf.create({})
+    else:
+        base = loaded.config.get("data")
+        if not isinstance(base, dict) or "_target_" not in base:
+            raise ConfigError(
+                f"{loaded.path} stores no data config: pass data=<name> data.root=<path>"
+            )
+    merged = OmegaConf.merge(base, given, fixed)
+    return OmegaConf.to_container(merged, resolve=True)
+
+
+def decision_threshold(loaded: LoadedModel, override: float | None) -> tuple[float | None, str]:
+    """``(threshold, where it comes from)``: ``threshold=`` or the checkpoint's dev EER one."""
+    if override is not None:
+        value = float(override)
+        if not math.isfinite(value):
+            raise ConfigError(f"threshold={override} is not a finite number")
+        return value, "threshold="
+    if loaded.eer_threshold is not None:
+        return loaded.eer_threshold, "checkpoint (dev EER threshold of the best epoch)"
+    return None, "none: the checkpoint has no dev EER threshold; pass threshold=<score>"
+
+
+def load_asv(cfg: DictConfig, data: Mapping[str, Any]) -> AsvScores | list[dict] | None:
+    """ASV scores for the t-DCF: a 2019 ASV score file (``asv_scores``), or 2021 ASV
+    scores (``asv_scores``) with their trial metadata (``asv_keys``)."""
+    if not cfg.get("asv_scores"):
+        return None
+    if not cfg.get("asv_keys"):
+        return read_asv_scores_2019(cfg.asv_scores)
+    track = str(data.get("corpus", "")).rsplit("_", 1)[-1].upper()
+    if track not in ("LA", "PA"):
+        raise ConfigError(
+            f"asv_keys: 2021 ASV keys exist for LA and PA, not for corpus {data.get('corpus')!r}"
+        )
+    phase = (data.get("corpus_options") or {}).get("phase") or "eval"
+    return read_asv_trials_2021(cfg.asv_scores, cfg.asv_keys, track, phase)
+
+
+def _scored_rows(
+    loaded: LoadedModel, datamodule: Any, split: str, data: Mapping[str, Any], cfg: DictConfig
+) -> tuple[SplitScores, list[dict[str, Any]], list[str]]:
+    options = {
+        "accelerator": cfg.accelerator,
+        "precision": cfg.precision,
+        "enable_progress_bar": cfg.progress_bar,
+    }
+    scored = score_split(loaded.net, datamodule, split, options)
+    where = f"{data.get('corpus')} {split} split under {data.get('root')}"
+    rows, unscored = join_rows(
+        scored.scores, datamodule.utterances(split), where, data.get("on_error") == "skip"
+    )
+    return scored, rows, unscored
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Score ``cfg.split`` of the data and write scores + metrics to ``cfg.output_dir``."""
-    checkpoint = load_checkpoint(cfg.ckpt)
-    module = detector_from_checkpoint(checkpoint, cfg.ckpt)
-    train_config = checkpoint.get(CONFIG_KEY, {})
-    if cfg.sample_rate is None:
-        cfg.sample_rate = train_config.get("sample_rate", 16000)
-    data_config = cfg.data if cfg.get("data") else train_config.get("data")
-    if not data_config:
-        raise ValueError(f"{cfg.ckpt} stores no data config: pass data=<name> data.root=<path>")
-    datamodule = instantiate(data_config, _convert_="all")
+    """Score ``cfg.split`` with ``cfg.ckpt`` and write the outputs to ``cfg.output_dir``."""
+    split = str(cfg.split)
+    if split not in SPLITS:
+        raise ConfigError(f"split must be one of {SPLITS}, got {split!r}")
+    tdcf = str(cfg.tdcf)
+    if tdcf not in ("2019", "2021"):
+        raise ConfigError(f"tdcf must be 2019 or 2021, got {cfg.tdcf!r}")
+    loaded = load_countermeasure(cfg.ckpt)
+    if cfg.sample_rate is not None and int(cfg.sample_rate) != loaded.sample_rate:
+        raise ConfigError(
+            f"sample_rate={cfg.sample_rate}, but {loaded.path} was trained at "
+            f"{loaded.sample_rate} Hz (audio at other rates is resampled; leave sample_rate unset)"
+        )
+    cfg.sample_rate = loaded.sample_rate
+    choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
+    for part in PARTS:
+        if cfg.get(part):
+            check_request(loaded, part, _plain(cfg[part]), choices.get(part))
+    data = data_config(cfg, loaded)
+    datamodule = instantiate(data, _convert_="all")
+    scored, rows, unscored = _scored_rows(loaded, datamodule, split, data, cfg)
+    threshold, threshold_source = decision_threshold(loaded, cfg.threshold)
+    if threshold is not None:
+        add_decisions(rows, threshold)
 
-    output_dir = Path(cfg.output_dir)
-    writer = ScoreWriter(str(output_dir))
-    trainer = L.Trainer(
-        accelerator=cfg.accelerator,
-        devices=1,
-        logger=False,
-        callbacks=[writer],
-        enable_checkpointing=False,
-        enable_model_summary=False,
+    metrics: dict[str, Any] = {
+        "checkpoint": str(loaded.path),
+        "model": loaded.describe(),
+        "corpus": data.get("corpus"),
+        "root": str(data.get("root")),
+        "split": split,
+        "threshold": {"value": threshold, "source": threshold_source},
+    }
+    if unscored:
+        metrics["unscored"] = {"count": len(unscored), "examples": sorted(unscored)[:10]}
+    asv = load_asv(cfg, data)
+    metrics |= split_metrics(rows, cfg.conditions, asv, tdcf, threshold)
+    if cfg.calibrate:
+        dev_rows = rows
+        if split != "val":
+            _, dev_rows, _ = _scored_rows(loaded, datamodule, "val", data, cfg)
+        else:
+            log.warning("calibrate=true with split=val: calibrating on the evaluated split")
+        metrics["calibration"] = calibrate_rows(dev_rows, rows, cfg.calibration_prior)
+    located = localization_metrics(scored, rows, data.get("frame_hop"))
+    if located is not None:
+        metrics["localization"] = located
+    files = write_outputs(
+        cfg.output_dir,
+        split,
+        rows,
+        metrics,
+        scored.frame_scores,
+        plots=cfg.plots,
+        system=loaded.describe(),
+        title=f"{data.get('corpus')} {split}",
     )
-    if cfg.split == "test":
-        trainer.test(module, datamodule=datamodule)
-    elif cfg.split == "val":
-        trainer.validate(module, datamodule=datamodule)
-    else:
-        raise ValueError(f"split must be 'test' or 'val', got {cfg.split!r}")
-    metrics = json.loads(writer.written["metrics_file"].read_text())
-    return {"output_dir": str(output_dir), "metrics": metrics, **writer.written}
+    return {"output_dir": str(cfg.output_dir), "files": files, "metrics": metrics}
 
 
-def format_report(report: dict[str, Any]) -> str:
-    """The EER table printed at the end of eval.py."""
+def format_report(report: Mapping[str, Any]) -> str:
+    """The summary eval.py prints: what was scored, where the files are, the metrics table."""
     metrics = report["metrics"]
-    lines = [f"outputs  {report['output_dir']}"]
-    if "eer_percent" in metrics:
-        eer, threshold = metrics["eer_percent"], metrics["eer_threshold"]
-        lines.append(f"EER      {eer:.3f} %  (threshold {threshold:.4f})")
-        for attack, eer in metrics.get("eer_percent_by_attack", {}).items():
-            lines.append(f"  {attack:<7}{eer:.3f} %")
+    lines = [
+        f"checkpoint {metrics['checkpoint']} ({metrics['model']})",
+        f"data       {metrics['corpus']} {metrics['split']} split, {metrics['n_trials']} "
+        f"utterances under {metrics['root']}",
+        f"outputs    {report['output_dir']}: "
+        + " ".join(path.name for path in report["files"].values()),
+    ]
+    if "unscored" in metrics:
+        lines.append(f"unscored   {metrics['unscored']['count']} unreadable files left out")
+    threshold = metrics["threshold"]
+    if threshold["value"] is None:
+        lines.append(f"decisions  {threshold['source']}")
+    else:
+        counts = metrics["decisions"]
+        lines.append(
+            f"decisions  score > {threshold['value']:.6g} ({threshold['source']}): "
+            f"{counts['bonafide']} bona fide, {counts['spoof']} spoof"
+        )
+    lines.append("")
+    if "eer" in metrics:
+        lines.append(format_metrics(metrics))
+        at = metrics.get("at_threshold")
+        if at:
+            lines.append(
+                f"at the decision threshold: bona fide missed {100 * at['bonafide_miss_rate']:.3f}"
+                f" %, spoofs accepted {100 * at['spoof_accept_rate']:.3f} %"
+            )
+    else:
+        lines.append(
+            f"no metrics: {metrics['n_bonafide']} bona fide and {metrics['n_spoof']} spoof "
+            f"labelled trials ({metrics['n_unlabelled']} unlabelled)"
+        )
+    calibration = metrics.get("calibration")
+    if calibration:
+        scale, offset = calibration["scale"], calibration["offset"]
+        line = f"calibrated on dev: llr = {scale:.4g} * score + {offset:.4g}"
+        if "cllr" in calibration:
+            line += (
+                f"; Cllr {calibration['cllr']:.4f} bits (min {calibration['min_cllr']:.4f}), "
+                f"actDCF {calibration['act_dcf']:.4f}, minDCF {calibration['min_dcf']:.4f}"
+            )
+        lines.append(line)
+    located = metrics.get("localization")
+    if located:
+        if not located["available"]:
+            lines.append(f"localization: not available ({located['reason']})")
+        else:
+            parts = [
+                f"{name} EER {100 * located[key]:.3f} %"
+                for name, key in (("frame", "frame_eer"), ("range", "range_eer"))
+                if key in located
+            ]
+            lines.append("localization: " + ", ".join(parts))
     return "\n".join(lines)
