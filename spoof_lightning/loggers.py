@@ -1,10 +1,32 @@
-"""Loggers that keep a run's history across ``resume=true``."""
+"""Loggers that keep a run's history across ``resume=true``.
+
+A resumed run is the same logger run: ``metrics.csv`` is appended to and the W&B run id
+saved in the run directory is reused. A fresh run with the same name starts clean because
+training.py first moves the old run's outputs (these files included) aside.
+"""
 
 import csv
+import logging
+import netrc
+import os
+import secrets
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
 
 from lightning.fabric.loggers.logger import rank_zero_experiment
-from lightning.pytorch.loggers import CSVLogger
+from lightning.fabric.utilities.rank_zero import rank_zero_only
+from lightning.pytorch.callbacks import Checkpoint
+from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+
+log = logging.getLogger(__name__)
+
+# The W&B run id of a run directory, written when the run starts (see WandbRunLogger).
+WANDB_ID_FILE = "wandb_run_id.txt"
+WANDB_DEFAULT_HOST = "https://api.wandb.ai"
 
 
 class _AppendingWriter(ExperimentWriter):
@@ -19,8 +41,10 @@ class _AppendingWriter(ExperimentWriter):
 class ResumableCSVLogger(CSVLogger):
     """CSVLogger whose ``metrics.csv`` continues where a resumed run stopped.
 
-    training.py moves an old run's logs aside when a run starts afresh, so appending
-    only ever continues the same run.
+    Rows are flushed whenever a checkpoint is written (and every
+    ``flush_logs_every_n_steps``), so after a crash the file holds the history up to the
+    checkpoint that ``resume=true`` continues from; set ``flush_logs_every_n_steps`` larger
+    than the checkpoint interval and no step after that checkpoint is on disk twice.
     """
 
     @property
@@ -30,3 +54,114 @@ class ResumableCSVLogger(CSVLogger):
             self._fs.makedirs(self.root_dir, exist_ok=True)
             self._experiment = _AppendingWriter(log_dir=self.log_dir)
         return self._experiment
+
+    @rank_zero_only
+    def after_save_checkpoint(self, checkpoint_callback: Checkpoint) -> None:
+        self.save()
+
+
+def has_wandb_credentials(env: Mapping[str, str] | None = None) -> bool:
+    """True when W&B can log in without asking: ``WANDB_API_KEY`` is set, or the netrc file
+    (``$NETRC`` or ``~/.netrc``, written by ``wandb login``) has an entry for the W&B host."""
+    env = os.environ if env is None else env
+    if env.get("WANDB_API_KEY"):
+        return True
+    host = urlparse(env.get("WANDB_BASE_URL") or WANDB_DEFAULT_HOST).hostname
+    path = Path(env["NETRC"]) if env.get("NETRC") else Path.home() / ".netrc"
+    try:
+        return host is not None and netrc.netrc(path).authenticators(host) is not None
+    except (OSError, netrc.NetrcParseError):
+        return False
+
+
+def wandb_mode(env: Mapping[str, str] | None = None) -> str:
+    """``WANDB_MODE`` when the user set it, else ``online`` with credentials, else ``offline``.
+
+    Offline runs are synced later with ``wandb sync <run dir>/wandb/offline-run-*``.
+    """
+    env = os.environ if env is None else env
+    if env.get("WANDB_MODE"):
+        return env["WANDB_MODE"]
+    return "online" if has_wandb_credentials(env) else "offline"
+
+
+def persistent_run_id(run_dir: Path) -> str:
+    """The W&B run id stored in ``run_dir``, created (on rank 0) when the run starts."""
+    path = run_dir / WANDB_ID_FILE
+    if path.is_file() and path.read_text().strip():
+        return path.read_text().strip()
+    run_id = secrets.token_hex(6)
+    if rank_zero_only.rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(run_id + "\n")
+    return run_id
+
+
+class WandbRunLogger(WandbLogger):
+    """A WandbLogger bound to the run directory; never prompts for a login.
+
+    * mode: :func:`wandb_mode` (online only with credentials); offline otherwise, so a run
+      on a machine without network never blocks.
+    * id: saved in ``<save_dir>/wandb_run_id.txt`` when the run starts and reused by
+      ``resume=true`` (``resume="allow"``), so a resumed run continues the same W&B run.
+    * name: the run directory's name (the run or sweep-job name) unless given.
+    * group: the sweep name; ``choices`` (the Hydra config-group choices) become the
+      ``choices`` config entry and ``group:choice`` tags.
+
+    Args:
+        save_dir: the run directory (W&B writes ``<save_dir>/wandb/``).
+        choices: config-group choices, e.g. ``{"frontend": "lfcc", "model": "cnn_gru"}``;
+            Hydra's own groups (``hydra/...``) and unset groups are left out.
+        tags: extra tags.
+        **kwargs: passed on to :class:`~lightning.pytorch.loggers.WandbLogger` / ``wandb.init``.
+    """
+
+    def __init__(
+        self,
+        save_dir: str,
+        project: str = "spoof-lightning",
+        name: str | None = None,
+        group: str | None = None,
+        choices: Mapping[str, Any] | None = None,
+        tags: Iterable[str] = (),
+        **kwargs: Any,
+    ) -> None:
+        mode = wandb_mode()
+        if mode == "offline" and not os.environ.get("WANDB_MODE"):
+            log.info("W&B: no credentials (WANDB_API_KEY or `wandb login`), logging offline")
+            os.environ["WANDB_MODE"] = "offline"
+        run_dir = Path(save_dir)
+        picked = {
+            str(k): str(v)
+            for k, v in (choices or {}).items()
+            if v and not str(k).startswith("hydra")
+        }
+        config = {**kwargs.pop("config", {}), "choices": picked}
+        super().__init__(
+            save_dir=str(run_dir),
+            project=project,
+            name=name or run_dir.name,
+            id=persistent_run_id(run_dir),
+            group=group,
+            tags=[*(f"{k}:{v}" for k, v in sorted(picked.items())), *tags],
+            config=config,
+            mode=mode,
+            **kwargs,
+        )
+
+
+def finish_wandb() -> None:
+    """Close the current W&B run, if any, so the next multirun job starts its own."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.finish()
+
+
+def log_images(loggers: Iterable[Logger], folder: Path, prefix: str = "plots") -> list[Path]:
+    """Log every PNG in ``folder`` (DET curve, score histogram, ...) to the W&B loggers."""
+    images = sorted(folder.glob("*.png")) if folder.is_dir() else []
+    for logger in loggers:
+        if isinstance(logger, WandbLogger) and images:
+            for image in images:
+                logger.log_image(key=f"{prefix}/{image.stem}", images=[str(image)])
+    return images

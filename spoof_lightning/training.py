@@ -1,21 +1,60 @@
-"""What train.py runs: build everything from the composed config, fit, test, summarise."""
+"""What train.py runs: build everything from the composed config, fit, test, summarise.
 
+Also the engine options that are not Lightning Trainer arguments (``trainer.micro_batch_size``,
+``trainer.compile``), the naming of sweep jobs, and what a multirun job does with a
+front-end x model pair that cannot work (it records it and lets the sweep go on).
+"""
+
+import hashlib
 import json
 import logging
+import math
+import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
+from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from spoof_lightning.build import ConfigError
 from spoof_lightning.callbacks.config_in_checkpoint import ConfigInCheckpoint
 from spoof_lightning.callbacks.score_writer import ScoreWriter, score_metrics
+from spoof_lightning.contracts import IncompatiblePairError
 from spoof_lightning.lit.detector import Detector
+from spoof_lightning.loggers import finish_wandb, log_images
 
 log = logging.getLogger(__name__)
+
+# Keys of the trainer group that configure spoof-lightning, not lightning.Trainer.
+ENGINE_KEYS = ("micro_batch_size", "compile")
+MAX_JOB_NAME = 200
+
+
+def job_name(run_name: str, overrides: str = "") -> str:
+    """A sweep job's directory name: ``run_name`` (the config choices), then the job's other
+    overrides as Hydra writes them (``hydra.job.override_dirname``, e.g. ``optimizer.lr=0.01``).
+
+    The same command line always gives the same names, so a re-launched sweep (``resume=true``)
+    finds its jobs again. A very long name is shortened with a hash of its full form.
+    """
+    name = f"{run_name},{overrides}" if overrides else run_name
+    name = name.replace(os.sep, "_")
+    if len(name) > MAX_JOB_NAME:
+        digest = hashlib.sha1(name.encode()).hexdigest()[:10]
+        name = f"{name[: MAX_JOB_NAME - 11]}-{digest}"
+    return name
+
+
+# Used by conf/hydra/default.yaml (hydra.sweep.subdir); train.py imports this module
+# before Hydra composes the config.
+OmegaConf.register_new_resolver("spoof.job_name", job_name, replace=True)
 
 
 def config_choices(cfg: DictConfig) -> dict[str, str]:
@@ -23,6 +62,22 @@ def config_choices(cfg: DictConfig) -> dict[str, str]:
     if HydraConfig.initialized():
         return {k: str(v) for k, v in HydraConfig.get().runtime.choices.items() if v is not None}
     return {}
+
+
+def task_overrides() -> list[str]:
+    """The command-line (or sweep) overrides of this job, if run by Hydra."""
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def name_overrides() -> str:
+    """The overrides that name a sweep job (``hydra.job.override_dirname``: all but the
+    choices, resume and storage keys listed in conf/hydra/default.yaml)."""
+    return str(HydraConfig.get().job.override_dirname) if HydraConfig.initialized() else ""
+
+
+def is_multirun() -> bool:
+    """True inside a job of ``train.py -m`` (any sweeper or launcher)."""
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def detector_from_config(cfg: DictConfig) -> Detector:
@@ -41,11 +96,22 @@ def detector_from_config(cfg: DictConfig) -> Detector:
 
 
 # What a run writes into its directory; a fresh run moves an old run's copy aside.
-RUN_OUTPUTS = ("checkpoints", "csv", "tensorboard", "wandb", "scores", "summary.json")
+RUN_OUTPUTS = (
+    "checkpoints",
+    "csv",
+    "tensorboard",
+    "wandb",
+    "wandb_run_id.txt",
+    "scores",
+    "summary.json",
+)
 
 
 def checkpoint_to_resume(run_dir: Path, resume: bool) -> str | None:
-    """``last.ckpt`` of this run when resuming; otherwise set aside an old run's outputs."""
+    """``last.ckpt`` of this run when resuming; otherwise set aside an old run's outputs.
+
+    Only the main process moves files: DDP workers started later see the same directory.
+    """
     last = run_dir / "checkpoints" / "last.ckpt"
     if resume:
         if last.is_file():
@@ -54,7 +120,7 @@ def checkpoint_to_resume(run_dir: Path, resume: bool) -> str | None:
         log.warning("resume=true but %s does not exist: starting a new run", last)
         return None
     old = [run_dir / name for name in RUN_OUTPUTS if (run_dir / name).exists()]
-    if old:
+    if old and rank_zero_only.rank == 0:
         previous = run_dir / "previous"
         shutil.rmtree(previous, ignore_errors=True)
         previous.mkdir()
@@ -75,42 +141,174 @@ def instantiate_group(group: DictConfig | None) -> list[Any]:
     return [instantiate(conf) for conf in group.values() if conf and "_target_" in conf]
 
 
+def micro_batches(batch_size: int, micro_batch_size: int) -> tuple[int, int]:
+    """``(loader batch, accumulate_grad_batches)`` for one optimizer step over ``batch_size``
+    utterances, at most ``micro_batch_size`` at a time.
+
+    The accumulation ``k`` is the smallest divisor of ``batch_size`` with
+    ``batch_size / k <= micro_batch_size``, so the effective batch stays exactly
+    ``batch_size`` (e.g. 24 with at most 10 at a time: 3 x 8).
+    """
+    if batch_size < 1 or micro_batch_size < 1:
+        raise ConfigError(
+            f"data.batch_size={batch_size} and trainer.micro_batch_size={micro_batch_size} "
+            "must be positive"
+        )
+    accumulation = math.ceil(batch_size / micro_batch_size)
+    while batch_size % accumulation:
+        accumulation += 1
+    return batch_size // accumulation, accumulation
+
+
+def apply_micro_batches(cfg: DictConfig) -> None:
+    """With ``trainer.micro_batch_size`` set, keep ``data.batch_size`` as the batch of one
+    optimizer step (the paper's) and load it in micro-batches with gradient accumulation.
+
+    The config is rewritten to what runs (loader batch, accumulation), so checkpoints store it.
+    """
+    micro = cfg.trainer.get("micro_batch_size")
+    if micro is None:
+        return
+    if cfg.trainer.get("accumulate_grad_batches", 1) != 1:
+        raise ConfigError(
+            "set trainer.micro_batch_size or trainer.accumulate_grad_batches, not both "
+            f"(got {micro} and {cfg.trainer.accumulate_grad_batches})"
+        )
+    batch, accumulation = micro_batches(int(cfg.data.batch_size), int(micro))
+    if accumulation > 1:
+        log.info(
+            "data.batch_size=%d in %d micro-batches of %d (trainer.micro_batch_size=%d)",
+            cfg.data.batch_size,
+            accumulation,
+            batch,
+            micro,
+        )
+    cfg.data.batch_size = batch
+    cfg.trainer.accumulate_grad_batches = accumulation
+    cfg.trainer.micro_batch_size = None
+
+
+def trainer_arguments(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(lightning.Trainer config, engine options)`` from the trainer group.
+
+    bf16-mixed on a CUDA GPU without bf16 support (before Ampere) falls back to 16-mixed.
+    """
+    kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
+    options = {key: kwargs.pop(key, None) for key in ENGINE_KEYS}
+    precision = str(kwargs.get("precision", ""))
+    uses_cuda = kwargs.get("accelerator") in ("gpu", "cuda", "auto") and torch.cuda.is_available()
+    if precision.startswith("bf16") and uses_cuda and not torch.cuda.is_bf16_supported():
+        log.warning("trainer.precision=%s: this GPU has no bf16, using 16-mixed", precision)
+        kwargs["precision"] = "16-mixed"
+    return kwargs, options
+
+
+def compile_model(module: Detector, option: bool | Mapping[str, Any] | None) -> None:
+    """``trainer.compile``: :func:`torch.compile` the model, not the front-end (spectral
+    front-ends leave autocast and call into nnAudio/FFT code that compiles poorly).
+
+    ``true``, or a dict of torch.compile arguments (``{mode: max-autotune}``). In place
+    (``nn.Module.compile``), so state_dict keys and checkpoints are those of an eager run.
+    """
+    if option:
+        module.model.compile(**(dict(option) if isinstance(option, Mapping) else {}))
+
+
+def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
+    """``summary.json`` of the run (main process only); read by the compare command."""
+    if rank_zero_only.rank == 0:
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Fit, test the best checkpoint, write ``summary.json`` in the run directory."""
+    """Fit, test the best checkpoint, write ``summary.json`` in the run directory.
+
+    ``summary["status"]`` is ``running`` while the run goes, then ``completed``, ``failed``
+    (the error is re-raised) or ``incompatible``: a front-end x model pair that cannot work
+    raises :class:`IncompatiblePairError` in a single run, but in a multirun job it is
+    recorded and returned, so the sweep goes on with the other jobs.
+    """
     L.seed_everything(cfg.seed, workers=True)
     run_dir = Path(cfg.paths.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    # The model first: a bad front-end x model pair fails before any data work.
-    module = detector_from_config(cfg)
     ckpt_path = checkpoint_to_resume(run_dir, cfg.resume)
+    summary: dict[str, Any] = {
+        "run_dir": str(run_dir),
+        "status": "running",
+        "choices": config_choices(cfg),
+        "overrides": task_overrides(),
+        "name_overrides": name_overrides(),
+    }
+    write_summary(run_dir, summary)
+    try:
+        summary |= fit_and_test(cfg, run_dir, ckpt_path)
+        summary["status"] = "completed"
+    except IncompatiblePairError as err:
+        summary |= {"status": "incompatible", "error": str(err)}
+        write_summary(run_dir, summary)
+        if not is_multirun():
+            raise
+        log.error("Job %s skipped: %s", run_dir.name, err)
+        return summary
+    except Exception as err:
+        summary |= {"status": "failed", "error": f"{type(err).__name__}: {err}"}
+        write_summary(run_dir, summary)
+        raise
+    finally:
+        finish_wandb()  # the next multirun job gets its own W&B run
+    write_summary(run_dir, summary)
+    return summary
+
+
+def fit_and_test(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> dict[str, Any]:
+    """Build, fit (from ``ckpt_path`` if given), test the best checkpoint; the run's results."""
+    apply_micro_batches(cfg)
+    trainer_kwargs, options = trainer_arguments(cfg)
+    module = detector_from_config(cfg)  # refuses a bad front-end x model pair first
+    compile_model(module, options["compile"])
     datamodule = instantiate(cfg.data, _convert_="all")
+    resolved = OmegaConf.to_container(cfg, resolve=True)
     callbacks = instantiate_group(cfg.get("callbacks"))
-    callbacks.append(ConfigInCheckpoint(OmegaConf.to_container(cfg, resolve=True)))
-    trainer: L.Trainer = instantiate(
-        cfg.trainer, callbacks=callbacks, logger=instantiate_group(cfg.get("logger")) or False
-    )
+    callbacks.append(ConfigInCheckpoint(resolved))
+    loggers = instantiate_group(cfg.get("logger"))
+    trainer: L.Trainer = instantiate(trainer_kwargs, callbacks=callbacks, logger=loggers or False)
+    for logger in trainer.loggers:
+        logger.log_hyperparams({"config": resolved})
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
 
-    summary: dict[str, Any] = {"run_dir": str(run_dir), "epochs": trainer.current_epoch}
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    summary["best_checkpoint"] = best or None
-    if trainer.checkpoint_callback is not None and trainer.checkpoint_callback.best_model_score:
-        summary["best_val_eer_percent"] = 100 * float(trainer.checkpoint_callback.best_model_score)
+    result: dict[str, Any] = {
+        "epochs": trainer.current_epoch,
+        "global_step": trainer.global_step,
+        "parameters": sum(p.numel() for p in module.parameters()),
+        "batch_size": cfg.data.batch_size,
+        "accumulate_grad_batches": trainer.accumulate_grad_batches,
+        "world_size": trainer.world_size,
+    }
+    checkpoint = trainer.checkpoint_callback
+    best = checkpoint.best_model_path if checkpoint is not None else ""
+    result["best_checkpoint"] = best or None
+    if checkpoint is not None and checkpoint.best_model_score is not None:
+        result["best_val_eer_percent"] = 100 * float(checkpoint.best_model_score)
     if cfg.test_after_fit and not trainer.fast_dev_run:
         trainer.test(module, datamodule=datamodule, ckpt_path=best or None)
         metrics = score_metrics(module.last_scores["test"])  # exact, not the float32 log
-        summary["test_eer_percent"] = metrics.get("eer_percent")
-        summary["test_eer_percent_by_attack"] = metrics.get("eer_percent_by_attack", {})
+        result["test_eer_percent"] = metrics.get("eer_percent")
+        result["test_eer_percent_by_attack"] = metrics.get("eer_percent_by_attack", {})
         writer = next((c for c in callbacks if isinstance(c, ScoreWriter)), None)
         if writer is not None and writer.written:
-            summary["score_file"] = str(writer.written["score_file"])
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
+            result["score_file"] = str(writer.written["score_file"])
+        if trainer.is_global_zero:
+            scores_dir = writer.output_dir if writer is not None else run_dir / "scores"
+            log_images(trainer.loggers, scores_dir)
+    return result
 
 
 def format_summary(summary: dict[str, Any]) -> str:
     """A few human-readable lines for the end of a training run."""
     lines = [f"run directory   {summary['run_dir']}"]
+    if summary.get("status") not in (None, "completed"):
+        lines.append(f"status          {summary['status']}: {summary.get('error', '')}")
+        return "\n".join(lines)
     if summary.get("best_val_eer_percent") is not None:
         lines.append(f"best val EER    {summary['best_val_eer_percent']:.2f} %")
     if summary.get("test_eer_percent") is not None:
