@@ -1,0 +1,129 @@
+"""Hydra multirun: job directories named from the choices and overrides, an incompatible pair
+recorded without stopping the sweep, the summary table, W&B runs per job, re-launching."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from spoof_lightning import compare
+from spoof_lightning.training import job_name
+from tests.integration.cli import FAST, REPO
+from tests.integration.test_resume_kill import offline_env
+
+TINY = [
+    *FAST,
+    "trainer.max_epochs=1",
+    "+trainer.limit_train_batches=2",
+    "trainer.log_every_n_steps=1",
+    "test_after_fit=false",
+]
+# experiment=demo_sweep (make sweep): {lfcc, raw} x {cnn_gru, inc_tssdnet}.
+JOBS = {
+    ("lfcc", "cnn_gru"): "completed",
+    ("raw", "cnn_gru"): "completed",
+    ("raw", "inc_tssdnet"): "completed",
+    ("lfcc", "inc_tssdnet"): "incompatible",  # Inc-TSSDNet reads the raw waveform
+}
+# The overrides that name every job, after the choices (sorted as Hydra writes them).
+NAMED = (
+    "+trainer.limit_train_batches=2,data.batch_size=16,data.demo=False,data.eval_crop=16000,"
+    "data.train_crop=16000,trainer.max_epochs=1"
+)
+
+
+def test_job_names_are_the_choices_then_the_other_overrides():
+    assert job_name("demo-lfcc-cnn_gru-ce") == "demo-lfcc-cnn_gru-ce"
+    assert job_name("demo-lfcc-cnn_gru-ce", "optimizer.lr=0.01,seed=1") == (
+        "demo-lfcc-cnn_gru-ce,optimizer.lr=0.01,seed=1"
+    )
+    assert "/" not in job_name("r", "data.subset=a/b")
+    long = job_name("r", ",".join(f"k{i}=v{i}" for i in range(100)))
+    assert len(long) <= 200 and long == job_name("r", ",".join(f"k{i}=v{i}" for i in range(100)))
+    assert long != job_name("r", ",".join(f"k{i}=v{i}" for i in range(101)))
+
+
+def _sweep(logs: Path, home: Path, *overrides: str) -> subprocess.CompletedProcess:
+    command = [
+        sys.executable,
+        str(REPO / "train.py"),
+        "-m",
+        f"paths.log_dir={logs}",
+        "experiment=demo_sweep",
+        "logger=[csv,wandb]",
+        *TINY,
+        *overrides,
+    ]
+    proc = subprocess.run(
+        command, cwd=REPO, env=offline_env(home), capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+@pytest.mark.slow
+def test_sweep_runs_every_job_records_the_refused_pair_and_tables_them(
+    demo_root: Path, tmp_path: Path
+):
+    logs = tmp_path / "logs"
+    _sweep(logs, tmp_path / "home", f"data.root={demo_root}")
+    sweep_dir = logs / "multiruns" / "demo_sweep"
+    jobs = {}
+    for (frontend, model), status in JOBS.items():
+        job_dir = sweep_dir / f"demo-{frontend}-{model}-weighted_ce,{NAMED}"
+        summary = json.loads((job_dir / "summary.json").read_text())
+        assert summary["status"] == status, summary
+        assert summary["choices"]["frontend"] == frontend and summary["choices"]["model"] == model
+        jobs[frontend, model] = job_dir
+    refused = json.loads((jobs["lfcc", "inc_tssdnet"] / "summary.json").read_text())
+    assert "frontend=lfcc" in refused["error"] and "model=inc_tssdnet" in refused["error"]
+    assert not (jobs["lfcc", "inc_tssdnet"] / "checkpoints").exists()  # refused before training
+
+    # Every trained job has its own W&B run (offline here).
+    run_ids = set()
+    for key in [k for k, status in JOBS.items() if status == "completed"]:
+        run_id = (jobs[key] / "wandb_run_id.txt").read_text().strip()
+        assert [p.name.endswith(run_id) for p in (jobs[key] / "wandb").glob("offline-run-*")] == [
+            True
+        ]
+        run_ids.add(run_id)
+    assert len(run_ids) == 3
+
+    # The table written at the end of the sweep: 4 jobs, trained ones first.
+    with (sweep_dir / "summary.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 4
+    assert [r["status"] for r in rows[:3]] == ["completed"] * 3 and rows[3]["status"] == (
+        "incompatible"
+    )
+    assert all(r["overrides"] == NAMED for r in rows)
+    assert all(float(r["final_train_loss"]) > 0 for r in rows[:3])
+    markdown = (sweep_dir / "summary.md").read_text()
+    assert markdown.count("\n") == 2 + 4 and "| incompatible |" in markdown
+
+    # The compare command gives the same table from the run directories.
+    out = tmp_path / "compare.csv"
+    assert compare.main([str(sweep_dir / "demo-*"), "--csv", str(out)]) == 0
+    assert out.read_text() == (sweep_dir / "summary.csv").read_text()
+
+    # Re-launching (here one job of it) with resume=true finds the same directory and W&B run.
+    before = sorted(p.name for p in sweep_dir.iterdir())
+    job = jobs["lfcc", "cnn_gru"]
+    run_id = (job / "wandb_run_id.txt").read_text().strip()
+    _sweep(
+        logs,
+        tmp_path / "home",
+        f"data.root={demo_root}",
+        "hydra.sweeper.params.frontend=lfcc",
+        "hydra.sweeper.params.model=cnn_gru",
+        "resume=true",
+    )
+    assert sorted(p.name for p in sweep_dir.iterdir()) == before
+    summary = json.loads((job / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["name_overrides"] == NAMED
+    assert (job / "wandb_run_id.txt").read_text().strip() == run_id
+    assert len(list((job / "wandb").glob(f"offline-run-*-{run_id}"))) == 2
+    assert not (job / "previous").exists()
