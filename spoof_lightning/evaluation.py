@@ -513,10 +513,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     for part in PARTS:
         if cfg.get(part):
             check_request(loaded, part, _plain(cfg[part]), choices.get(part))
+    threshold, threshold_source = decision_threshold(loaded, cfg.threshold)
     data = data_config(cfg, loaded)
+    asv = load_asv(cfg, data)
     datamodule = instantiate(data, _convert_="all")
     scored, rows, unscored = _scored_rows(loaded, datamodule, split, data, cfg)
-    threshold, threshold_source = decision_threshold(loaded, cfg.threshold)
     if threshold is not None:
         add_decisions(rows, threshold)
 
@@ -530,12 +531,16 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     }
     if unscored:
         metrics["unscored"] = {"count": len(unscored), "examples": sorted(unscored)[:10]}
-    asv = load_asv(cfg, data)
     metrics |= split_metrics(rows, cfg.conditions, asv, tdcf, threshold)
     if cfg.calibrate:
         dev_rows = rows
         if split != "val":
-            _, dev_rows, _ = _scored_rows(loaded, datamodule, "val", data, cfg)
+            try:
+                _, dev_rows, _ = _scored_rows(loaded, datamodule, "val", data, cfg)
+            except (FileNotFoundError, ValueError) as err:
+                raise ConfigError(
+                    f"calibrate=true fits on the val (dev) split, which cannot be scored: {err}"
+                ) from err
         else:
             log.warning("calibrate=true with split=val: calibrating on the evaluated split")
         metrics["calibration"] = calibrate_rows(dev_rows, rows, cfg.calibration_prior)

@@ -329,3 +329,66 @@ def test_had_eval_end_to_end(tmp_path: Path, frame_head: bool):
     lengths = np.diff(frames["offsets"])
     by_id = dict(zip(frames["utt_ids"], lengths, strict=True))
     assert by_id["HAD_test_fake_00000005"] == 55  # one score per 20 ms frame
+
+
+def _energy_checkpoint(path: Path, data: dict[str, Any] | None = None) -> Path:
+    config: dict[str, Any] = {"sample_rate": 16000} | ({"data": data} if data else {})
+    torch.save(
+        {
+            "state_dict": {"eer_threshold": torch.tensor(float("nan"))},
+            "hyper_parameters": {"frontend": RAW, "model": ENERGY},
+            "spoof_lightning_config": config,
+        },
+        path,
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("override", "error"),
+    [
+        ("split=train", r"split must be one of \('test', 'val'\), got 'train'"),
+        ("tdcf=2020", "tdcf must be 2019 or 2021, got 2020"),
+        ("sample_rate=8000", r"sample_rate=8000, but .*energy\.ckpt was trained at 16000 Hz"),
+        ("threshold=nan", "threshold=nan is not a finite number"),
+    ],
+)
+def test_bad_eval_settings_are_refused_by_key(tmp_path: Path, override: str, error: str):
+    ckpt = _energy_checkpoint(tmp_path / "energy.ckpt")
+    with pytest.raises(ConfigError, match=error):
+        evaluate(eval_config(f"ckpt={ckpt}", f"output_dir={tmp_path / 'out'}", override))
+
+
+def test_unlabelled_folder_with_calibration_needs_a_dev_split(tmp_path: Path):
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    sf.write(audio / "x.wav", np.zeros(3200), 16000)
+    ckpt = _energy_checkpoint(tmp_path / "energy.ckpt")
+    folder = ["data=folder", f"data.root={audio}", "data.num_workers=0", "accelerator=cpu"]
+    folder += ["data.persistent_workers=false", "data.pin_memory=false", "progress_bar=false"]
+    common = [f"ckpt={ckpt}", f"output_dir={tmp_path / 'out'}", *folder]
+    report = evaluate(eval_config(*common))  # no threshold in the checkpoint: no decisions
+    assert report["metrics"]["threshold"]["value"] is None
+    assert "decision" not in read_scores_csv(report["files"]["csv"])[0]
+    assert "decisions  none: the checkpoint has no dev EER threshold" in format_report(report)
+    with pytest.raises(ConfigError, match=r"calibrate=true fits on the val \(dev\) split"):
+        evaluate(eval_config(*common, "calibrate=true"))
+
+
+def test_score_writer_writes_the_eval_files_after_a_test_pass(tmp_path: Path):
+    from types import SimpleNamespace
+
+    from spoof_lightning.callbacks.score_writer import ScoreWriter
+    from spoof_lightning.lit.score_collector import ScoreSet
+
+    scores = ScoreSet(["u1", "u2", "u3"], [2.0, -1.0, 0.5], [1, 0, 0], ["-", "A01", "A02"])
+    module = SimpleNamespace(last_scores={"test": scores}, eer_threshold=torch.tensor(0.0))
+    trainer = SimpleNamespace(is_global_zero=True, datamodule=None)
+    writer = ScoreWriter(str(tmp_path))
+    writer.on_test_end(trainer, module)
+    assert writer.written["score_file"] == tmp_path / "test_scores.txt"
+    assert [r["score"] for r in read_cm_scores_2019(writer.written["score_file"])] == [2, -1, 0.5]
+    metrics = json.loads(writer.written["metrics_file"].read_text())
+    assert (metrics["eer_percent"], metrics["n_bonafide"], metrics["n_spoof"]) == (0.0, 1, 2)
+    assert metrics["decisions"] == {"bonafide": 2, "spoof": 1}
+    assert {"det", "hist", "csv", "submission"} <= writer.written.keys()
