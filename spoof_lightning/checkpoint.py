@@ -16,6 +16,7 @@ model weight must be present, expected and of the right shape, or the file is re
 with a message that names it and lists what differs.
 """
 
+import math
 import pickle
 import re
 from collections.abc import Mapping
@@ -138,10 +139,12 @@ def _plain_config(value: Any, path: Path, key: str) -> dict[str, Any]:
 
 
 def _threshold(value: Any) -> float | None:
-    if value is None:
+    """The stored dev EER threshold; None when absent or NaN (the run never validated)."""
+    try:
+        number = float(value.item() if isinstance(value, Tensor) else value)
+    except (TypeError, ValueError, RuntimeError):
         return None
-    number = float(value.item() if isinstance(value, Tensor) else value)
-    return number if number == number and abs(number) != float("inf") else None
+    return number if math.isfinite(number) else None
 
 
 def _unpack(content: dict[str, Any], path: Path) -> dict[str, Any]:

@@ -15,7 +15,7 @@ Outputs, under ``output_dir``, named by split (``test`` or ``val``):
 * ``<split>_frame_scores.npz`` — per-utterance frame scores, when the model has a frame head.
 
 Decisions: a trial is called bona fide when ``score > threshold``, as the official
-``compute_eer`` rejects the trials scoring at or below its threshold. The threshold is
+``compute_eer`` rejects the trials scoring at or below its threshold (up to ties). The threshold is
 ``threshold=`` when given, else the dev-set EER threshold of the best epoch stored in the
 checkpoint (the Detector's ``eer_threshold`` buffer).
 
@@ -458,7 +458,7 @@ def decision_threshold(loaded: LoadedModel, override: float | None) -> tuple[flo
             raise ConfigError(f"threshold={override} is not a finite number")
         return value, "threshold="
     if loaded.eer_threshold is not None:
-        return loaded.eer_threshold, "checkpoint (dev EER threshold of the best epoch)"
+        return loaded.eer_threshold, "checkpoint: dev EER threshold of the best epoch"
     return None, "none: the checkpoint has no dev EER threshold; pass threshold=<score>"
 
 
