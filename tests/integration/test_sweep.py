@@ -2,12 +2,15 @@
 recorded without stopping the sweep, the summary table, W&B runs per job, re-launching."""
 
 import csv
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from spoof_lightning import compare
 from spoof_lightning.training import job_name
@@ -127,3 +130,48 @@ def test_sweep_runs_every_job_records_the_refused_pair_and_tables_them(
     assert (job / "wandb_run_id.txt").read_text().strip() == run_id
     assert len(list((job / "wandb").glob(f"offline-run-*-{run_id}"))) == 2
     assert not (job / "previous").exists()
+
+
+CONF = REPO / "conf"
+
+
+def _installed(plugin: str) -> bool:
+    try:
+        return importlib.util.find_spec(f"hydra_plugins.{plugin}") is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def _compose(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("train", overrides=list(overrides), return_hydra_config=True)
+
+
+@pytest.mark.parametrize(
+    ("search", "loss"), [("optuna", "weighted_ce"), ("optuna_self_distill", "self_distill")]
+)
+def test_optuna_search_space_names_keys_of_the_training_config(search: str, loss: str):
+    """Each searched key must exist; the plugin itself is optional (hydra-optuna-sweeper)."""
+    params = {}
+    for name in ("optuna", search):
+        params |= OmegaConf.load(CONF / "hparams_search" / f"{name}.yaml").hydra.sweeper.params
+    assert {"optimizer.lr", "optimizer.weight_decay", "loss.class_weights.0"} <= params.keys()
+    trial = [f"{key}=0.25" for key in params]  # one sample of the search space
+    cfg = _compose(f"loss={loss}", *trial)
+    for key in params:
+        assert OmegaConf.select(cfg, key) == 0.25, key
+    if _installed("hydra_optuna_sweeper"):
+        cfg = _compose(f"hparams_search={search}")
+        assert cfg.hydra.sweeper.direction == "minimize" and cfg.test_after_fit is False
+
+
+@pytest.mark.parametrize("trainer", ["gpu", "ddp"])
+def test_slurm_launcher_takes_its_tasks_from_the_trainer(trainer: str):
+    launcher = OmegaConf.load(CONF / "hydra" / "launcher" / "slurm.yaml")
+    trainer_cfg = _compose(f"trainer={trainer}", "trainer.devices=4").trainer
+    cfg = OmegaConf.create({"trainer": OmegaConf.to_container(trainer_cfg), "slurm": launcher})
+    assert cfg.slurm.tasks_per_node == cfg.slurm.gpus_per_node == 4
+    assert cfg.slurm.nodes == 1 and cfg.slurm.max_num_timeout > 0
+    if _installed("hydra_submitit_launcher"):
+        cfg = _compose("hydra/launcher=slurm", f"trainer={trainer}", "trainer.devices=4")
+        assert cfg.hydra.launcher.tasks_per_node == 4
