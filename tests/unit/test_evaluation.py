@@ -392,3 +392,29 @@ def test_score_writer_writes_the_eval_files_after_a_test_pass(tmp_path: Path):
     assert (metrics["eer_percent"], metrics["n_bonafide"], metrics["n_spoof"]) == (0.0, 1, 2)
     assert metrics["decisions"] == {"bonafide": 2, "spoof": 1}
     assert {"det", "hist", "csv", "submission"} <= writer.written.keys()
+
+
+def test_asv_scores_feed_the_min_tdcf(tmp_path: Path):
+    from omegaconf import OmegaConf
+
+    from spoof_lightning.evaluation import load_asv
+    from spoof_lightning.metrics.tdcf import min_tdcf_2019
+
+    rng = np.random.default_rng(4)
+    lines = [f"S T{i} - bonafide target {rng.normal(3):.4f}" for i in range(30)]
+    lines += [f"S N{i} - bonafide nontarget {rng.normal(-3):.4f}" for i in range(30)]
+    lines += [f"S P{i} - A{7 + i % 2:02d} spoof {rng.normal(1):.4f}" for i in range(30)]
+    (tmp_path / "asv.txt").write_text("\n".join(lines) + "\n")
+    cfg = OmegaConf.create({"asv_scores": str(tmp_path / "asv.txt"), "asv_keys": None})
+    asv = load_asv(cfg, {"corpus": "asvspoof2019_la"})
+    utterances = _utterances(20, 40)
+    rows, _ = join_rows(_scores(utterances), utterances, "x", False)
+    metrics = split_metrics(rows, asv=asv, tdcf="2019")
+    bona = [r["score"] for r in rows if r["label"] == 1]
+    spoof = [r["score"] for r in rows if r["label"] == 0]
+    expected = min_tdcf_2019(bona, spoof, asv.target, asv.nontarget, asv.spoof)
+    assert metrics["min_tdcf"] == expected.min_tdcf and metrics["tdcf_form"] == "2019"
+    assert set(metrics["attacks"]["A07"]) >= {"eer", "min_tdcf"}  # per attack, too
+    df = OmegaConf.create({"asv_scores": "s.txt", "asv_keys": "keys.txt"})
+    with pytest.raises(ConfigError, match="asv_keys: 2021 ASV keys exist for LA and PA"):
+        load_asv(df, {"corpus": "asvspoof2021_df"})
