@@ -189,7 +189,8 @@ def apply_micro_batches(cfg: DictConfig) -> None:
 
 
 def trainer_arguments(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(lightning.Trainer config, engine options)`` from the trainer group.
+    """``(lightning.Trainer config, engine options)`` from the trainer group; the first is
+    plain data for :func:`hydra.utils.instantiate` (``plugins`` are ``_target_`` configs).
 
     bf16-mixed on a CUDA GPU without bf16 support (before Ampere) falls back to 16-mixed.
     """
