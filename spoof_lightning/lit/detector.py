@@ -30,6 +30,12 @@ class Detector(L.LightningModule):
         scheduler_interval: ``"epoch"`` or ``"step"``.
         names: the config choices (e.g. ``{"frontend": "lfcc", "model": "cnn_gru"}``),
             used in error messages and run summaries.
+
+    The loss is called as ``loss(output, labels)`` -> ``{"total": ..., <term>: ...}``, with
+    ``waveform=`` as well when its class sets ``needs_waveform = True``. Optional loss hooks:
+    ``build(frontend, model)``, called once here (heads sized from the model's outputs), and
+    ``prepare_fit(frontend, model)``, called when fitting starts (training-only state such as
+    a teacher); both run before the optimizer is built.
     """
 
     def __init__(
@@ -46,6 +52,10 @@ class Detector(L.LightningModule):
         self.save_hyperparameters()
         self.frontend, self.model = build_components(frontend, model, names)
         self.loss_fn = instantiate(loss, _convert_="all")
+        # Losses with heads on the model's stage outputs (self-distillation) size them here,
+        # so that they exist before the optimizer and when a checkpoint is loaded.
+        if hasattr(self.loss_fn, "build"):
+            self.loss_fn.build(self.frontend, self.model)
         # Dev-set EER threshold of the best epoch: the decision threshold for unlabeled audio.
         self.register_buffer("eer_threshold", torch.tensor(float("nan")))
         self.collector = ScoreCollector()
@@ -58,8 +68,17 @@ class Detector(L.LightningModule):
         """Bona fide score per utterance (higher = more bona fide)."""
         return scores_from_logits(self(waveform).logits)
 
+    def setup(self, stage: str) -> None:
+        # Training-only parts of a loss (a teacher checkpoint) load when fitting starts,
+        # before the optimizer is built; evaluation never needs them.
+        if stage == "fit" and hasattr(self.loss_fn, "prepare_fit"):
+            self.loss_fn.prepare_fit(self.frontend, self.model)
+
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        terms = self.loss_fn(self(batch["waveform"]), batch["label"])
+        waveform = batch["waveform"]
+        # Distillation losses run a teacher / old model on the same input.
+        inputs = {"waveform": waveform} if getattr(self.loss_fn, "needs_waveform", False) else {}
+        terms = self.loss_fn(self(waveform), batch["label"], **inputs)
         batch_size = batch["label"].shape[0]
         self.log("train/loss", terms["total"], prog_bar=True, batch_size=batch_size)
         for name, value in terms.items():
