@@ -4,17 +4,19 @@ See conf/train.yaml for the defaults (the built-in demo corpus) and README.md fo
 """
 
 import hydra
+from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig
 
 from spoof_lightning.training import format_summary, train
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
-def main(cfg: DictConfig) -> float | None:
+def main(cfg: DictConfig) -> float:
     summary = train(cfg)
-    print(format_summary(summary))
-    # The value a hyper-parameter sweeper minimises.
-    return summary.get("best_val_eer_percent")
+    if rank_zero_only.rank == 0:
+        print(format_summary(summary))
+    # The value a hyper-parameter sweeper minimises (NaN marks a failed trial).
+    return summary.get("best_val_eer_percent", float("nan"))
 
 
 if __name__ == "__main__":
