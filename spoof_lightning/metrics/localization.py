@@ -110,7 +110,8 @@ def range_eer(
     fake_below = np.concatenate([[0.0], np.cumsum(np.bincount(group, fake))])[:-1]
     thresholds = np.append(thresholds, np.inf)  # also: everything called fake
     miss = np.append(genuine_below, total_genuine) / total_genuine
-    false_alarm = 1 - np.append(fake_below, total_fake) / total_fake
+    # (total - below) / total: exact at the ends, where 1 - below / total can round below 0
+    false_alarm = (total_fake - np.append(fake_below, total_fake)) / total_fake
     index = int(np.argmin(np.abs(miss - false_alarm)))
     return float((miss[index] + false_alarm[index]) / 2), float(thresholds[index])
 
