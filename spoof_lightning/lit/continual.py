@@ -46,7 +46,11 @@ from spoof_lightning.data.datamodule import AntiSpoofDataModule
 from spoof_lightning.data.protocols import BONAFIDE, SPLITS, Utterance
 from spoof_lightning.lit.detector import Detector
 from spoof_lightning.metrics.eer import compute_eer
-from spoof_lightning.training import detector_from_config, trainer_arguments
+from spoof_lightning.training import (
+    apply_micro_batches,
+    detector_from_config,
+    trainer_arguments,
+)
 
 RESULTS_JSON = "continual.json"
 RESULTS_MD = "continual.md"
@@ -200,6 +204,9 @@ def run_continual(cfg: DictConfig) -> dict[str, Any]:
             f"loss={cfg.loss._target_} has no old model to remember: the continual loop "
             "needs loss=dfwf (fine-tuning = loss.lambda_kd=0 loss.lambda_psa=0)"
         )
+    if trainer_arguments(cfg)[1].get("compile"):
+        raise ConfigError("trainer.compile is not supported by the continual loop")
+    apply_micro_batches(cfg)  # trainer.micro_batch_size, as in train.py
     experiences = experiences_from_config(cfg)
     run_dir = Path(cfg.paths.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
