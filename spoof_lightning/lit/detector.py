@@ -86,11 +86,17 @@ class Detector(L.LightningModule):
                 self.log(f"train/loss/{name}", value, batch_size=batch_size)
         return terms["total"]
 
+    def batch_scores(self, batch: dict[str, Any]) -> Tensor:
+        """Scores of a collated batch. Whole utterances of different lengths
+        (``data.eval_crop: null``) are scored one by one, so padding never changes a score."""
+        waveform, lengths = batch["waveform"], batch.get("length")
+        if lengths is None or bool((lengths == waveform.shape[1]).all()):
+            return self.score(waveform)
+        return torch.cat([self.score(waveform[i : i + 1, : int(n)]) for i, n in enumerate(lengths)])
+
     def _collect(self, batch: dict[str, Any]) -> None:
-        output = self(batch["waveform"])
-        self.collector.update(
-            batch["utt_id"], scores_from_logits(output.logits), batch["label"], batch["attack"]
-        )
+        scores = self.batch_scores(batch)
+        self.collector.update(batch["utt_id"], scores, batch["label"], batch["attack"])
 
     def on_validation_epoch_start(self) -> None:
         self.collector.reset()
