@@ -489,6 +489,7 @@ def load_had(
 # ---------------------------------------------------------------- folder
 
 _FOLDER_SPLITS = {"train": ("train",), "val": ("val", "dev"), "test": ("test", "eval")}
+_SPLIT_NAMES = {name for names in _FOLDER_SPLITS.values() for name in names}
 _LABELS = {"1": BONAFIDE, "0": SPOOF, "bonafide": BONAFIDE, "spoof": SPOOF, "bona-fide": BONAFIDE}
 
 
@@ -506,7 +507,8 @@ def parse_label_csv(
 
     ``path`` is relative to ``root`` (or absolute) and is the utterance id; ``label``
     is bonafide/spoof, 1/0, or empty/-1 for unknown. With a ``split`` column only the
-    rows of ``split`` are kept (val also matches dev, test also matches eval).
+    rows of ``split`` are kept (val also matches dev, test also matches eval); a row
+    whose split is none of these is a problem, never silently left out.
     """
     found: list[Problem] = []
     out: list[Utterance] = []
@@ -526,8 +528,12 @@ def parse_label_csv(
                 found.append(Problem("malformed", where, f"empty path in {row}"))
                 continue
             if split is not None and "split" in row:
-                aliases = _FOLDER_SPLITS[split]
-                if (row["split"] or "").strip().lower() not in aliases:
+                row_split = (row["split"] or "").strip().lower()
+                if row_split not in _SPLIT_NAMES:
+                    names = ", ".join(sorted(_SPLIT_NAMES))
+                    found.append(Problem("malformed", where, f"split {row_split!r} not in {names}"))
+                    continue
+                if row_split not in _FOLDER_SPLITS[split]:
                     continue
             raw_label = (row.get("label") or "").strip().lower()
             if raw_label in ("", "-1", "-", "unknown"):

@@ -208,6 +208,17 @@ def test_folder_csv_problems(tmp_path):
         load_split("folder", tmp_path, "test", labels="bad.csv")
 
 
+def test_folder_csv_unknown_split_is_a_problem_not_dropped(tmp_path):
+    (tmp_path / "l.csv").write_text("path,label,split\na.wav,1,train\nb.wav,0,training\n")
+    problems = []
+    out = load_split("folder", tmp_path, "train", problems, labels="l.csv")
+    assert [u.utt_id for u in out] == ["a.wav"]
+    assert [(p.kind, p.source) for p in problems] == [("malformed", f"{tmp_path / 'l.csv'}:3")]
+    assert "'training'" in problems[0].detail
+    with pytest.raises(ProtocolError, match="split 'training' not in"):
+        load_split("folder", tmp_path, "test", labels="l.csv")
+
+
 def test_problems_collected_instead_of_raised(tmp_path):
     p = write(tmp_path, "LA_1 LA_T_1 - - bonafide\nbroken line\nLA_1 LA_T_1 - - bonafide\n")
     problems = []
