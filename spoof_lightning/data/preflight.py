@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 Level = Literal["off", "exists", "header", "decode"]
 Policy = Literal["strict", "skip"]
 PROBLEMS_CSV = "data_problems.csv"
+PROBLEM_COLUMNS = ["split", "kind", "source", "utt_id", "detail"]
 
 
 class DataError(RuntimeError):
@@ -87,14 +89,27 @@ def check_split(
 
 
 def write_problems(path: Path, reports: Sequence[SplitReport]) -> Path:
-    """Write every problem of ``reports`` as CSV (split, kind, source, utt_id, detail)."""
+    """Write every problem of ``reports`` as CSV (split, kind, source, utt_id, detail).
+
+    Rows of other splits already in ``path`` are kept (splits are checked at different
+    times: fit, then test). The file is replaced atomically, so DDP ranks writing the
+    same rows never leave a torn file.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as fh:
+    splits = {r.split for r in reports}
+    rows = []
+    if path.is_file():
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            next(reader, None)  # header
+            rows = [row for row in reader if row and row[0] not in splits]
+    rows += [[r.split, p.kind, p.source, p.utt_id, p.detail] for r in reports for p in r.problems]
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["split", "kind", "source", "utt_id", "detail"])
-        for report in reports:
-            for p in report.problems:
-                writer.writerow([report.split, p.kind, p.source, p.utt_id, p.detail])
+        writer.writerow(PROBLEM_COLUMNS)
+        writer.writerows(rows)
+    os.replace(tmp, path)
     return path
 
 

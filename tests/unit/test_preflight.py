@@ -78,6 +78,18 @@ def test_skip_drops_and_reports(corpus, tmp_path, caplog):
     assert "skipping 7 bad entries" in caplog.text
 
 
+def test_problems_csv_keeps_earlier_splits(corpus, tmp_path):
+    root, _ = corpus
+    (root / "LA" / "ASVspoof2019_LA_eval" / "flac").iterdir().__next__().unlink()
+    dm = module(root, on_error="skip", report_dir=str(tmp_path / "run"))
+    dm.setup("fit")
+    dm.setup("test")  # checked later, as trainer.test does: must not erase the train rows
+    rows = read_csv(tmp_path / "run" / "data_problems.csv")
+    assert sorted({r["split"] for r in rows}) == ["test", "train"] and len(rows) == 6 + 1
+    module(root, on_error="skip", report_dir=str(tmp_path / "run")).setup("test")  # re-check
+    assert len(read_csv(tmp_path / "run" / "data_problems.csv")) == 7
+
+
 def test_header_check_misses_truncation_but_decode_finds_it(corpus):
     root, bad = corpus
     entries = load_split("asvspoof2019_la", root, "train", problems=[])
