@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,7 +21,14 @@ from spoof_lightning.data.dataset import (
     collate,
 )
 from spoof_lightning.data.preflight import DataError, Level, SplitReport, apply_policy, check_split
-from spoof_lightning.data.protocols import SPLITS, MissingDataError, Problem, Utterance, load_split
+from spoof_lightning.data.protocols import (
+    BONAFIDE,
+    SPLITS,
+    MissingDataError,
+    Problem,
+    Utterance,
+    load_split,
+)
 from spoof_lightning.data.shards import INDEX
 from spoof_lightning.data.streaming import (
     FileSource,
@@ -59,6 +66,10 @@ class AntiSpoofDataModule(L.LightningDataModule):
         seed: seeds crop offsets, augmentation, shuffling and subsets.
         demo: generate the synthetic demo corpus under ``root`` in ``prepare_data``.
         augment: ``augment(waveform, rng) -> waveform`` callable, train split only.
+        attacks: per split, the attack ids to keep with all bona fide entries, e.g.
+            ``{train: [A01, A02], test: [A16]}`` (continual learning, unseen-attack
+            studies); splits not listed are kept whole; None = all. Applied before
+            ``subset``. An id the split lacks is an error listing the ids it has.
         subset: per split, a seeded subset, e.g. ``{train: {per_class: 1000}}`` (from the
             command line: ``data.subset.train={per_class:1000}``); keys ``per_class``
             (int or ``{bonafide: n, spoof: m}``), ``per_attack`` or ``size``; None = all.
@@ -96,6 +107,7 @@ class AntiSpoofDataModule(L.LightningDataModule):
         seed: int = 0,
         demo: bool = False,
         augment: Augment | None = None,
+        attacks: Mapping[str, Sequence[str] | None] | None = None,
         subset: Mapping[str, Mapping[str, Any]] | None = None,
         loader: LoaderKind = "map",
         shards_root: str | None = None,
@@ -110,14 +122,8 @@ class AntiSpoofDataModule(L.LightningDataModule):
             raise ValueError(f"data.loader must be map, stream or shards, got {loader!r}")
         if loader == "shards" and not shards_root:
             raise ValueError("data.loader=shards needs data.shards_root (see data/shards.py)")
-        if subset and loader == "shards":
-            raise ValueError(
-                "data.subset applies to protocol entries; convert the subset to shards"
-            )
-        subset = {k: v for k, v in (subset or {}).items() if v}
-        unknown = set(subset) - set(SPLITS)
-        if unknown:
-            raise ValueError(f"data.subset keys {sorted(unknown)}: use {SPLITS}")
+        subset = _per_split(subset, "data.subset", loader)
+        attacks = _per_split(attacks, "data.attacks", loader)
         self.corpus, self.root = corpus, Path(root)
         self.corpus_options = dict(corpus_options or {})
         self.train_corpus, self.train_root = train_corpus, train_root
@@ -129,7 +135,13 @@ class AntiSpoofDataModule(L.LightningDataModule):
         self.num_workers, self.pin_memory = num_workers, pin_memory
         self.persistent_workers = persistent_workers and num_workers > 0
         self.seed, self.demo, self.augment = seed, demo, augment
-        self.subset = {k: dict(v) for k, v in subset.items()}
+        self.subset = {k: dict(v) for k, v in subset.items() if v}
+        self.attacks = {k: [str(a) for a in v] for k, v in attacks.items()}
+        for split, ids in self.attacks.items():
+            if not ids:
+                raise ValueError(
+                    f"data.attacks.{split} is empty: list attack ids, or null to keep it whole"
+                )
         self.loader, self.shards_root = loader, shards_root
         self.shuffle_buffer, self.uneven = shuffle_buffer, uneven
         self.preflight, self.on_error = preflight, on_error
@@ -188,10 +200,26 @@ class AntiSpoofDataModule(L.LightningDataModule):
             if not entries:
                 corpus, root, _, key = self.source(split)
                 raise DataError(f"{corpus} {split} under {root} ({key}) has no usable entry")
+            if split in self.attacks:
+                entries = self._keep_attacks(split, entries)
             if split in self.subset:
                 entries = select_subset(entries, self.seed, **self.subset[split])
                 log.info("%s subset: %d entries (%s)", split, len(entries), self.subset[split])
             self._utterances[split] = entries
+
+    def _keep_attacks(self, split: str, entries: list[Utterance]) -> list[Utterance]:
+        """Bona fide entries and the spoofed entries of ``data.attacks.<split>``."""
+        wanted = set(self.attacks[split])
+        present = {u.attack for u in entries if u.label != BONAFIDE}
+        if wanted - present:
+            corpus, root, _, _ = self.source(split)
+            raise ValueError(
+                f"data.attacks.{split}: {sorted(wanted - present)} not in the {split} split "
+                f"of {corpus} under {root} (it has {sorted(present)})"
+            )
+        kept = [u for u in entries if u.label == BONAFIDE or u.attack in wanted]
+        log.info("%s: %d of %d entries (bona fide + %s)", split, len(kept), len(entries), wanted)
+        return kept
 
     def _shard_source(self, split: str) -> ShardSource:
         index = Path(self.shards_root) / split / INDEX
@@ -286,6 +314,17 @@ class AntiSpoofDataModule(L.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader("test")
+
+
+def _per_split(option: Mapping[str, Any] | None, key: str, loader: str) -> dict[str, Any]:
+    """The splits that ``option`` (``data.subset`` or ``data.attacks``) sets, checked."""
+    chosen = {k: v for k, v in (option or {}).items() if v is not None}
+    unknown = set(chosen) - set(SPLITS)
+    if unknown:
+        raise ValueError(f"{key} keys {sorted(unknown)}: use {list(SPLITS)}")
+    if chosen and loader == "shards":
+        raise ValueError(f"{key} applies to protocol entries; convert the selection to shards")
+    return chosen
 
 
 __all__ = ["AntiSpoofDataModule"]

@@ -186,6 +186,38 @@ def test_subset_from_config(corpus):
         module(corpus, subset={"dev": {"size": 3}})
 
 
+def test_attack_filter_keeps_bona_fide_and_listed_attacks(corpus):
+    dm = module(corpus, attacks={"train": ["A01", "A04"], "val": None, "test": ["A10"]})
+    dm.setup("fit")
+    train = dm.utterances("train")
+    assert Counter(u.attack for u in train) == {"-": 3, "A01": 1, "A04": 1}
+    assert len(dm.dataset("train")) == 5 and len(dm.utterances("val")) == 5  # val kept whole
+    assert {u.attack for u in dm.utterances("test")} == {"-", "A10"}
+    # applied before the subset: per_class counts the listed attacks only
+    both = module(corpus, attacks={"train": ["A01", "A04"]}, subset={"train": {"per_class": 2}})
+    assert Counter(u.attack for u in both.utterances("train") if u.label == 0) == {
+        "A01": 1,
+        "A04": 1,
+    }
+    with pytest.raises(ValueError, match=r"data.attacks.test: \['A01'\] not in the test split.*"
+                       r"it has \['A09', 'A10', 'A11', 'A12'\]"):  # fmt: skip
+        module(corpus, attacks={"test": ["A01"]}).utterances("test")
+    with pytest.raises(ValueError, match=r"data.attacks keys \['dev'\]"):
+        module(corpus, attacks={"dev": ["A01"]})
+    with pytest.raises(ValueError, match="data.attacks.train is empty"):
+        module(corpus, attacks={"train": []})
+
+
+def test_attacks_yaml_default_is_null_and_overridable(corpus):
+    cfg = OmegaConf.create({"paths": {"data_dir": "", "run_dir": None}, "sample_rate": 16000,
+                            "data": OmegaConf.load(CONF / "asvspoof2019_la.yaml")})  # fmt: skip
+    assert cfg.data.attacks is None
+    cfg.data.update(root=str(corpus), train_crop=CROP, num_workers=0, persistent_workers=False)
+    cfg.data.attacks = {"train": ["A02"]}
+    dm = hydra.utils.instantiate(cfg.data, _convert_="all")
+    assert {u.attack for u in dm.utterances("train")} == {"-", "A02"}
+
+
 def test_had_frame_labels(tmp_path):
     root = make_had(tmp_path, {"train": (1, 2), "dev": (1, 1), "test": (1, 1)})
     dm = AntiSpoofDataModule(
