@@ -299,9 +299,12 @@ class AntiSpoofDataModule(L.LightningDataModule):
             "drop_last": False,
         }
         if isinstance(ds, StreamingDataset):
-            return StreamLoader(ds, **common)
+            return StreamLoader(ds, self._trainer_epoch, **common)
         sampler = EpochSampler(len(ds), shuffle=split == "train", seed=self.seed)
         return DataLoader(ds, sampler=sampler, **common)
+
+    def _trainer_epoch(self) -> int | None:
+        return self.trainer.current_epoch if self.trainer is not None else None
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train")

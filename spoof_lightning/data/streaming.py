@@ -342,21 +342,32 @@ class StreamLoader(DataLoader):
     """DataLoader for a :class:`StreamingDataset`.
 
     It tells the dataset the epoch (``set_epoch``, shared with running workers) at the
-    start of every pass, and reports the exact number of batches per rank.
+    start of every pass, and reports the exact number of batches per rank. The epoch is
+    ``epoch_source()`` when given (the datamodule passes the trainer's epoch, so a resumed
+    run continues the shuffle/crop sequence; Lightning never calls ``set_epoch`` on a
+    loader of an iterable dataset), else a counter of passes.
     """
 
-    def __init__(self, dataset: StreamingDataset, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        dataset: StreamingDataset,
+        epoch_source: Callable[[], int | None] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(dataset, **kwargs)
         dataset.num_workers = self.num_workers
+        self.epoch_source = epoch_source
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __iter__(self):
+        epoch = self.epoch_source() if self.epoch_source is not None else None
+        epoch = self.epoch if epoch is None else epoch
         self.dataset.pin_distributed()
-        self.dataset.set_epoch(self.epoch)
-        self.epoch += 1
+        self.dataset.set_epoch(epoch)
+        self.epoch = epoch + 1
         return super().__iter__()
 
     def __len__(self) -> int:

@@ -212,3 +212,24 @@ def test_lightning_epochs_reshuffle_and_recrop(corpus, loader):
     assert len(first) == len({u for u, _ in first}) == 12
     assert [u for u, _ in first] != [u for u, _ in second]  # new order
     assert dict(first) != dict(second)  # new random crops
+
+
+def test_stream_epoch_follows_the_trainer_after_resume(corpus):
+    def epoch_items(loader) -> list[tuple[str, float]]:
+        batches = [zip(b["utt_id"], b["waveform"], strict=True) for b in loader]
+        return [(u, float(w[0])) for batch in batches for u, w in batch]
+
+    def make() -> AntiSpoofDataModule:
+        dm = AntiSpoofDataModule(
+            corpus="asvspoof2019_la", root=str(corpus), loader="stream", train_crop=CROP,
+            batch_size=5, shuffle_buffer=4,
+        )  # fmt: skip
+        dm.setup("fit")
+        return dm
+
+    uninterrupted = make().train_dataloader()
+    epochs = [epoch_items(uninterrupted) for _ in range(3)]
+    assert epochs[0] != epochs[1] != epochs[2]
+    resumed = make()  # a run resumed at epoch 2: Lightning never calls the loader's set_epoch
+    resumed.trainer = SimpleNamespace(current_epoch=2, global_rank=0, world_size=1)
+    assert epoch_items(resumed.train_dataloader()) == epochs[2]
