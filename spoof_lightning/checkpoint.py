@@ -61,8 +61,9 @@ class Countermeasure(nn.Module):
 class LoadedModel:
     """A countermeasure rebuilt from a file, with the plain data stored beside its weights.
 
-    ``eer_threshold``: the dev-set EER threshold of the best epoch (None when the run
-    never validated); ``config``: the resolved training config (``{}`` when absent).
+    ``eer_threshold``: the dev-set EER threshold of these weights (from the validation
+    that preceded the save; None when the run never validated); ``config``: the resolved
+    training config (``{}`` when absent).
     """
 
     net: Countermeasure

@@ -16,8 +16,8 @@ Outputs, under ``output_dir``, named by split (``test`` or ``val``):
 
 Decisions: a trial is called bona fide when ``score > threshold``, as the official
 ``compute_eer`` rejects the trials scoring at or below its threshold (up to ties). The threshold is
-``threshold=`` when given, else the dev-set EER threshold of the best epoch stored in the
-checkpoint (the Detector's ``eer_threshold`` buffer).
+``threshold=`` when given, else the dev-set EER threshold stored in the checkpoint (the
+Detector's ``eer_threshold`` buffer, set at the validation of the checkpoint's weights).
 
 Frame-level (HAD) localisation needs a model whose output has ``frame_logits`` ``[B, F, 2]``
 on the data's ``frame_hop`` grid (the frames of the items' ``frame_labels``); no model has
@@ -458,7 +458,7 @@ def decision_threshold(loaded: LoadedModel, override: float | None) -> tuple[flo
             raise ConfigError(f"threshold={override} is not a finite number")
         return value, "threshold="
     if loaded.eer_threshold is not None:
-        return loaded.eer_threshold, "checkpoint: dev EER threshold of the best epoch"
+        return loaded.eer_threshold, "checkpoint: dev EER threshold of its epoch"
     return None, "none: the checkpoint has no dev EER threshold; pass threshold=<score>"
 
 

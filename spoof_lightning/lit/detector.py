@@ -56,7 +56,8 @@ class Detector(L.LightningModule):
         # so that they exist before the optimizer and when a checkpoint is loaded.
         if hasattr(self.loss_fn, "build"):
             self.loss_fn.build(self.frontend, self.model)
-        # Dev-set EER threshold of the best epoch: the decision threshold for unlabeled audio.
+        # Dev-set EER threshold of the last validation, i.e. of the weights a checkpoint
+        # holds: the decision threshold for unlabelled audio (eval.py).
         self.register_buffer("eer_threshold", torch.tensor(float("nan")))
         self.collector = ScoreCollector()
         self.last_scores: dict[str, ScoreSet] = {}
@@ -111,11 +112,16 @@ class Detector(L.LightningModule):
             return
         eer, threshold = compute_eer(*scores.split())
         # The exact EER of the whole set, identical on every rank: no reduction needed.
-        self.log("val/eer", eer, prog_bar=True, rank_zero_only=False, sync_dist=False)
-        best = self.trainer.checkpoint_callback
-        best_eer = getattr(best, "best_model_score", None) if best is not None else None
-        if best_eer is None or eer < float(best_eer):  # as ModelCheckpoint(mode=min)
-            self.eer_threshold.fill_(threshold)
+        self.log(
+            "val/eer",
+            torch.tensor(eer, dtype=torch.float64),
+            prog_bar=True,
+            rank_zero_only=False,
+            sync_dist=False,
+        )
+        # ModelCheckpoint saves after this hook (on_validation_end), so every checkpoint,
+        # best.ckpt included, holds the threshold of its own epoch's weights.
+        self.eer_threshold.fill_(threshold)
 
     def on_test_epoch_start(self) -> None:
         self.collector.reset()

@@ -1,8 +1,13 @@
-"""The Detector scores what it is given, and nothing of the padding around it."""
+"""The Detector scores what it is given (nothing of the padding around it) and stores the
+dev threshold of the weights each checkpoint holds."""
 
+import lightning as L
+import pytest
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from spoof_lightning.lit.detector import Detector
+from spoof_lightning.metrics.eer import compute_eer
 
 CONFIG = {
     "frontend": {"_target_": "spoof_lightning.frontends.lfcc.LFCCFrontEnd", "deltas": 0},
@@ -37,3 +42,66 @@ def test_equal_length_batch_is_scored_at_once():
         batched = detector.batch_scores({"waveform": waveform, "length": torch.full((3,), 8000)})
         direct = detector.score(waveform)
     torch.testing.assert_close(batched, direct)
+
+
+class _Utterances(torch.utils.data.Dataset):
+    """Random waveforms, half bona fide; labels fixed, so the EER moves as the model learns."""
+
+    def __init__(self, n: int = 12, length: int = 4000) -> None:
+        generator = torch.Generator().manual_seed(1)
+        self.waveforms = torch.randn(n, length, generator=generator)
+        self.labels = torch.arange(n) % 2
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict:
+        attack = "-" if self.labels[i] == 1 else "A01"
+        return {
+            "waveform": self.waveforms[i],
+            "label": self.labels[i],
+            "utt_id": f"u{i:02d}",
+            "attack": attack,
+        }
+
+
+class _EpochThresholds(L.Callback):
+    def __init__(self) -> None:
+        self.eer: list[float] = []
+        self.threshold: list[float] = []
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: Detector) -> None:
+        eer, threshold = compute_eer(*pl_module.last_scores["val"].split())
+        self.eer.append(eer)
+        self.threshold.append(threshold)
+
+
+def test_best_checkpoint_holds_the_dev_threshold_of_its_own_epoch(tmp_path):
+    torch.manual_seed(0)
+    config = {**CONFIG, "optimizer": {**CONFIG["optimizer"], "lr": 0.05}}
+    loader = torch.utils.data.DataLoader(_Utterances(), batch_size=8)
+    epochs = _EpochThresholds()
+    checkpoint = ModelCheckpoint(tmp_path, filename="best", monitor="val/eer", mode="min")
+    trainer = L.Trainer(
+        max_epochs=4,
+        accelerator="cpu",
+        callbacks=[checkpoint, epochs],
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    detector = Detector(**config)
+    trainer.fit(detector, loader, loader)
+
+    best_epoch = epochs.eer.index(min(epochs.eer))
+    assert best_epoch != len(epochs.eer) - 1, "the last epoch should not be the best here"
+    saved = torch.load(tmp_path / "best.ckpt", map_location="cpu", weights_only=True)
+    assert saved["epoch"] == best_epoch
+    assert float(saved["state_dict"]["eer_threshold"]) == pytest.approx(
+        epochs.threshold[best_epoch]
+    )
+    # The module (and so any later checkpoint of it) holds the threshold of its own weights.
+    assert float(detector.eer_threshold) == pytest.approx(epochs.threshold[-1])
+    # The monitored value is the exact EER (here k/6), not a float32 rounding of it.
+    assert float(checkpoint.best_model_score) == epochs.eer[best_epoch]
