@@ -24,6 +24,7 @@ from spoof_lightning.data.preflight import DataError, Level, SplitReport, apply_
 from spoof_lightning.data.protocols import (
     BONAFIDE,
     SPLITS,
+    UNKNOWN,
     MissingDataError,
     Problem,
     Utterance,
@@ -200,6 +201,14 @@ class AntiSpoofDataModule(L.LightningDataModule):
             if not entries:
                 corpus, root, _, key = self.source(split)
                 raise DataError(f"{corpus} {split} under {root} ({key}) has no usable entry")
+            unlabeled = [u for u in entries if u.label == UNKNOWN]
+            if split == "train" and unlabeled:
+                corpus, root, _, key = self.source(split)
+                raise DataError(
+                    f"{corpus} train split under {root} ({key}) has {len(unlabeled)} unlabeled "
+                    f"entries (e.g. {unlabeled[0].utt_id}): training needs a bonafide/spoof "
+                    "label for each; for data=folder give a CSV in data.corpus_options.labels"
+                )
             if split in self.attacks:
                 entries = self._keep_attacks(split, entries)
             if split in self.subset:

@@ -178,7 +178,6 @@ class UtteranceDataset(Dataset):
         self.transform = transform or ItemTransform()
         self.seed, self.on_error = seed, on_error
         self.bad_file_log = Path(bad_file_log) if bad_file_log is not None else None
-        self.bad_files: list[tuple[Path, str]] = []
 
     def __len__(self) -> int:
         return len(self.utterances)
@@ -193,7 +192,6 @@ class UtteranceDataset(Dataset):
             except AudioError as err:
                 if self.on_error == "strict":
                     raise
-                self.bad_files.append((utt.path, err.reason))
                 stage = "train" if self.transform.train else "eval"
                 record_bad_file(self.bad_file_log, utt.path, err.reason, stage)
                 continue

@@ -19,6 +19,7 @@ from spoof_lightning.data.fixtures import (
     synth,
     write_audio,
 )
+from spoof_lightning.data.preflight import DataError
 from spoof_lightning.data.protocols import CORPORA, load_split
 from spoof_lightning.data.subset import select_subset
 
@@ -274,6 +275,10 @@ def test_folder_scoring_full_utterances(tmp_path):
     assert batch["length"].tolist() == [3000, 5000, 4000]
     assert batch["label"].tolist() == [-1, -1, -1]
     assert batch["utt_id"] == ["clip0.wav", "clip1.wav", "clip2.wav"]
+    for split in ("train", "val"):
+        write_audio(tmp_path / split / "x.wav", synth(3000))
+    with pytest.raises(DataError, match=r"1 unlabeled entries \(e.g. train/x.wav\).*labels"):
+        hydra.utils.instantiate(cfg).setup("fit")  # not a deep cross-entropy traceback
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in CONF.glob("*.yaml")))
