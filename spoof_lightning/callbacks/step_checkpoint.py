@@ -1,18 +1,23 @@
-"""``last.ckpt`` within epochs, so that a killed or preempted run loses little."""
+"""``last.ckpt`` within and at the end of every epoch, so that a killed run loses little."""
 
 from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.trainer.states import TrainerFn
 
 
 class StepCheckpoint(ModelCheckpoint):
-    """Overwrites ``<dirpath>/last.ckpt`` every ``every_n_train_steps`` optimizer steps.
+    """Overwrites ``<dirpath>/last.ckpt`` every ``every_n_train_steps`` optimizer steps and
+    at the end of every training epoch (after its validation).
 
-    It only adds mid-epoch saves beside the main ModelCheckpoint (best.ckpt + last.ckpt at
-    each validation): it keeps no top-k and, unlike a plain ModelCheckpoint that has not
-    saved yet, writes nothing more when training ends. ``resume=true`` continues from
-    whichever ``last.ckpt`` is newest, with the epoch and step counters of that moment.
+    The epoch-end save is needed because Lightning (>= 2.6) writes a monitored
+    ModelCheckpoint's ``last.ckpt`` only in the epochs where it saved a new best, so without
+    it ``resume=true`` would go back to the last improvement. List it after the main
+    ModelCheckpoint (as conf/callbacks/default.yaml does): Lightning calls checkpoint
+    callbacks in that order, so this ``last.ckpt`` holds the main callback's updated best.
+    It keeps no top-k. ``resume=true`` continues from the newest ``last.ckpt`` with the
+    epoch and step counters of that moment.
     """
 
     def __init__(self, dirpath: str | Path, every_n_train_steps: int = 100) -> None:
@@ -29,5 +34,15 @@ class StepCheckpoint(ModelCheckpoint):
             enable_version_counter=False,
         )
 
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Not skipped when a step save fell on the epoch's last batch: that one preceded
+        # the validation, whose results (threshold, best score) this save must hold.
+        if trainer.fast_dev_run or trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING:
+            return
+        self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Epoch-end saves happen in :meth:`on_train_epoch_end`."""
+
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """The epoch-end checkpoint of the main ModelCheckpoint is the final last.ckpt."""
+        """The save at the end of the last epoch is the final last.ckpt."""

@@ -6,6 +6,7 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from spoof_lightning.callbacks.step_checkpoint import StepCheckpoint
 from spoof_lightning.lit.detector import Detector
 from spoof_lightning.metrics.eer import compute_eer
 
@@ -76,7 +77,7 @@ class _EpochThresholds(L.Callback):
         self.threshold.append(threshold)
 
 
-def test_best_checkpoint_holds_the_dev_threshold_of_its_own_epoch(tmp_path):
+def test_best_and_last_checkpoints_hold_the_dev_threshold_of_their_own_epoch(tmp_path):
     torch.manual_seed(0)
     config = {**CONFIG, "optimizer": {**CONFIG["optimizer"], "lr": 0.05}}
     loader = torch.utils.data.DataLoader(_Utterances(), batch_size=8)
@@ -85,7 +86,7 @@ def test_best_checkpoint_holds_the_dev_threshold_of_its_own_epoch(tmp_path):
     trainer = L.Trainer(
         max_epochs=4,
         accelerator="cpu",
-        callbacks=[checkpoint, epochs],
+        callbacks=[checkpoint, StepCheckpoint(tmp_path), epochs],
         logger=False,
         enable_progress_bar=False,
         enable_model_summary=False,
@@ -101,7 +102,11 @@ def test_best_checkpoint_holds_the_dev_threshold_of_its_own_epoch(tmp_path):
     assert float(saved["state_dict"]["eer_threshold"]) == pytest.approx(
         epochs.threshold[best_epoch]
     )
-    # The module (and so any later checkpoint of it) holds the threshold of its own weights.
+    # The module, and last.ckpt written at the end of every epoch (not only when the best
+    # improved), hold the threshold of their own weights.
     assert float(detector.eer_threshold) == pytest.approx(epochs.threshold[-1])
+    last = torch.load(tmp_path / "last.ckpt", map_location="cpu", weights_only=True)
+    assert last["epoch"] == len(epochs.eer) - 1
+    assert float(last["state_dict"]["eer_threshold"]) == pytest.approx(epochs.threshold[-1])
     # The monitored value is the exact EER (here k/6), not a float32 rounding of it.
     assert float(checkpoint.best_model_score) == epochs.eer[best_epoch]
