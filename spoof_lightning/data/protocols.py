@@ -256,6 +256,52 @@ ASV21_COLUMNS = {
     ),  # fmt: skip
 }
 _PA21_ATTACK = ("attack_room", "attack_mic", "attack_distance", "attacker_to_speaker")
+_IDENTITY = ("speaker", "utt", "attack", "key")  # the Utterance fields; other columns -> meta
+
+
+def _pa21_attack(row: Mapping[str, str]) -> str:
+    return "_".join(row[c] for c in _PA21_ATTACK)
+
+
+def _parse_table(
+    path: Path,
+    audio_dir: Path,
+    columns: tuple[str, ...],
+    problems: list[Problem] | None,
+    phase: str | None = None,
+    attack_of: Callable[[Mapping[str, str]], str] = lambda row: row["attack"],
+) -> list[Utterance]:
+    """Whitespace-separated rows with exactly ``columns`` (speaker, utt, key among them).
+
+    Rows whose ``phase`` column differs from ``phase`` (when given) are skipped; the
+    audio is ``audio_dir/<utt>.flac``; columns other than speaker, utt, attack and key
+    go to ``meta``.
+    """
+    found: list[Problem] = []
+    out: list[Utterance] = []
+    for number, f, raw in _lines(path):
+        where = f"{path}:{number}"
+        if len(f) != len(columns):
+            expected = f"expected {len(columns)} fields ({' '.join(columns)})"
+            found.append(Problem("malformed", where, f"{expected}, got {len(f)}: {raw!r}"))
+            continue
+        row = dict(zip(columns, f, strict=True))
+        if phase is not None and row["phase"] != phase:
+            continue
+        label = _key(row["key"], where, raw, found)
+        if label is None:
+            continue
+        out.append(
+            Utterance(
+                row["utt"],
+                audio_dir / f"{row['utt']}.flac",
+                label,
+                speaker=row["speaker"],
+                attack="-" if label == BONAFIDE else attack_of(row),
+                meta={k: v for k, v in row.items() if k not in _IDENTITY},
+            )
+        )
+    return _settle(dedupe(out, path, found), found, problems, path)
 
 
 def parse_asvspoof2021(
@@ -272,39 +318,9 @@ def parse_asvspoof2021(
     speaker, utt, attack and key is kept in ``meta`` (codec, transmission, trim, ...).
     PA has no single attack column: its attack id joins the four attacker fields.
     """
-    found: list[Problem] = []
-    columns = ASV21_COLUMNS[track]
-    out: list[Utterance] = []
-    for number, f, raw in _lines(keys):
-        where = f"{keys}:{number}"
-        if len(f) != len(columns):
-            found.append(
-                Problem(
-                    "malformed",
-                    where,
-                    f"expected {len(columns)} fields ({' '.join(columns)}), got {len(f)}: {raw!r}",
-                )
-            )
-            continue
-        row = dict(zip(columns, f, strict=True))
-        if phase is not None and row["phase"] != phase:
-            continue
-        label = _key(row["key"], where, raw, found)
-        if label is None:
-            continue
-        attack = "_".join(row[c] for c in _PA21_ATTACK) if track == "PA" else row["attack"]
-        meta = {k: v for k, v in row.items() if k not in ("speaker", "utt", "attack", "key")}
-        out.append(
-            Utterance(
-                row["utt"],
-                audio_dir / f"{row['utt']}.flac",
-                label,
-                speaker=row["speaker"],
-                attack="-" if label == BONAFIDE else attack,
-                meta=meta,
-            )
-        )
-    return _settle(dedupe(out, keys, found), found, problems, keys)
+    if track == "PA":
+        return _parse_table(keys, audio_dir, ASV21_COLUMNS[track], problems, phase, _pa21_attack)
+    return _parse_table(keys, audio_dir, ASV21_COLUMNS[track], problems, phase)
 
 
 def _asvspoof2021_loader(track: str) -> Loader:
@@ -359,35 +375,7 @@ def parse_asvspoof5(
     Columns: speaker, utt, gender, codec, codec_q, codec_seed, attack_tag, attack, key,
     tmp; all but speaker, utt, attack and key are kept in ``meta``.
     """
-    found: list[Problem] = []
-    out: list[Utterance] = []
-    for number, f, raw in _lines(protocol):
-        where = f"{protocol}:{number}"
-        if len(f) != len(ASV5_COLUMNS):
-            found.append(
-                Problem(
-                    "malformed",
-                    where,
-                    f"expected {len(ASV5_COLUMNS)} fields, got {len(f)}: {raw!r}",
-                )
-            )
-            continue
-        row = dict(zip(ASV5_COLUMNS, f, strict=True))
-        label = _key(row["key"], where, raw, found)
-        if label is None:
-            continue
-        meta = {k: v for k, v in row.items() if k not in ("speaker", "utt", "attack", "key")}
-        out.append(
-            Utterance(
-                row["utt"],
-                audio_dir / f"{row['utt']}.flac",
-                label,
-                speaker=row["speaker"],
-                attack="-" if label == BONAFIDE else row["attack"],
-                meta=meta,
-            )
-        )
-    return _settle(dedupe(out, protocol, found), found, problems, protocol)
+    return _parse_table(protocol, audio_dir, ASV5_COLUMNS, problems)
 
 
 def load_asvspoof5(
