@@ -8,12 +8,15 @@ spoof_lightning/evaluation.py.
 import hydra
 from omegaconf import DictConfig
 
+from spoof_lightning.cli import user_errors_reported
 from spoof_lightning.evaluation import evaluate, format_report
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")
 def main(cfg: DictConfig) -> None:
-    print(format_report(evaluate(cfg)))
+    with user_errors_reported():
+        report = evaluate(cfg)
+    print(format_report(report))
 
 
 if __name__ == "__main__":

@@ -7,12 +7,14 @@ import hydra
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig
 
+from spoof_lightning.cli import user_errors_reported
 from spoof_lightning.training import format_summary, train
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float:
-    summary = train(cfg)
+    with user_errors_reported():
+        summary = train(cfg)
     if rank_zero_only.rank == 0:
         print(format_summary(summary))
     # The value a hyper-parameter sweeper minimises (NaN marks a failed trial).

@@ -1,0 +1,50 @@
+"""What train.py and eval.py share: a user error ends the command with one readable paragraph.
+
+A wrong path, config key or checkpoint raises one of :data:`USER_ERRORS`, whose message
+names the file or key; the traceback below it would only hide that. ``HYDRA_FULL_ERROR=1``
+shows the full traceback again, and inside ``-m`` sweeps errors are left to Hydra (a
+failed job must not end the sweep's other jobs).
+"""
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+
+from spoof_lightning.build import ConfigError
+from spoof_lightning.checkpoint import CheckpointError
+from spoof_lightning.contracts import IncompatiblePairError
+from spoof_lightning.data.preflight import DataError
+from spoof_lightning.data.protocols import MissingDataError, ProtocolError
+from spoof_lightning.metrics.scores import ScoreFileError
+
+USER_ERRORS = (
+    ConfigError,
+    IncompatiblePairError,
+    CheckpointError,
+    DataError,
+    MissingDataError,
+    ProtocolError,
+    ScoreFileError,
+    FileNotFoundError,
+)
+USER_ERROR_EXIT_CODE = 2
+
+
+@contextmanager
+def user_errors_reported() -> Iterator[None]:
+    """Turn a :data:`USER_ERRORS` exception into ``error: <message>`` on stderr and exit 2."""
+    try:
+        yield
+    except USER_ERRORS as err:
+        multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+        if multirun or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        print(
+            f"error: {err}\n({type(err).__name__}; set HYDRA_FULL_ERROR=1 for the traceback)",
+            file=sys.stderr,
+        )
+        raise SystemExit(USER_ERROR_EXIT_CODE) from None

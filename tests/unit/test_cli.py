@@ -1,0 +1,32 @@
+"""train.py / eval.py end a user error with one paragraph and exit code 2."""
+
+import pytest
+
+from spoof_lightning.build import ConfigError
+from spoof_lightning.checkpoint import CheckpointError
+from spoof_lightning.cli import user_errors_reported
+
+
+@pytest.mark.parametrize(
+    "error", [ConfigError("data.root: /x does not exist"), CheckpointError("bad.ckpt")]
+)
+def test_a_user_error_is_one_paragraph_and_exit_code_2(error, capsys, monkeypatch):
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    with pytest.raises(SystemExit) as exited, user_errors_reported():
+        raise error
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {error}\n")
+    assert "Traceback" not in err and "HYDRA_FULL_ERROR=1" in err
+
+
+def test_hydra_full_error_keeps_the_traceback(monkeypatch):
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
+    with pytest.raises(ConfigError), user_errors_reported():
+        raise ConfigError("trainer.devices")
+
+
+def test_other_errors_pass_through(monkeypatch):
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    with pytest.raises(RuntimeError), user_errors_reported():
+        raise RuntimeError("CUDA out of memory")
