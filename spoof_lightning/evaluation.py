@@ -128,18 +128,22 @@ def _aligned_labels(utt_id: str, n_frames: int, labels: Tensor) -> np.ndarray:
     return labels_np[:n_frames]
 
 
-def score_batch(net: Countermeasure, batch: Mapping[str, Any]) -> list[UttScore]:
-    """Score a collated batch. Utterances of different lengths (``eval_crop: null``) are
-    scored one by one on their own samples, so zero padding never changes a score."""
+def utterance_groups(batch: Mapping[str, Any]) -> list[tuple[list[int], Tensor]]:
+    """``(batch indices, waveform)`` pieces to score: the whole batch when its utterances
+    have one length, else each utterance on its own samples (``eval_crop: null``), so zero
+    padding never changes a score."""
     waveform: Tensor = batch["waveform"]
     lengths = batch.get("length")
     if lengths is None or bool((lengths == waveform.shape[1]).all()):
-        groups = [(list(range(waveform.shape[0])), waveform)]
-    else:
-        groups = [([i], waveform[i : i + 1, : int(lengths[i])]) for i in range(len(lengths))]
+        return [(list(range(waveform.shape[0])), waveform)]
+    return [([i], waveform[i : i + 1, : int(n)]) for i, n in enumerate(lengths)]
+
+
+def score_batch(net: Countermeasure, batch: Mapping[str, Any]) -> list[UttScore]:
+    """Score a collated batch (see :func:`utterance_groups`), with frame scores if any."""
     frame_labels = batch.get("frame_labels")
     results = []
-    for indices, x in groups:
+    for indices, x in utterance_groups(batch):
         output = net(x)
         scores = scores_from_logits(output.logits).cpu().tolist()
         frames = frame_scores_of(output)

@@ -16,6 +16,7 @@ from torch import Tensor
 
 from spoof_lightning.build import build_components
 from spoof_lightning.contracts import ModelOutput, scores_from_logits
+from spoof_lightning.evaluation import utterance_groups
 from spoof_lightning.lit.score_collector import ScoreCollector, ScoreSet
 from spoof_lightning.metrics.eer import compute_eer
 
@@ -88,12 +89,9 @@ class Detector(L.LightningModule):
         return terms["total"]
 
     def batch_scores(self, batch: dict[str, Any]) -> Tensor:
-        """Scores of a collated batch. Whole utterances of different lengths
-        (``data.eval_crop: null``) are scored one by one, so padding never changes a score."""
-        waveform, lengths = batch["waveform"], batch.get("length")
-        if lengths is None or bool((lengths == waveform.shape[1]).all()):
-            return self.score(waveform)
-        return torch.cat([self.score(waveform[i : i + 1, : int(n)]) for i, n in enumerate(lengths)])
+        """Scores of a collated batch; whole utterances of different lengths
+        (``data.eval_crop: null``) are scored on their own samples (:func:`utterance_groups`)."""
+        return torch.cat([self.score(waveform) for _, waveform in utterance_groups(batch)])
 
     def _collect(self, batch: dict[str, Any]) -> None:
         scores = self.batch_scores(batch)
