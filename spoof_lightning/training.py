@@ -285,7 +285,10 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> dict[
         "accumulate_grad_batches": trainer.accumulate_grad_batches,
         "world_size": trainer.world_size,
     }
-    checkpoint = trainer.checkpoint_callback
+    # The ModelCheckpoint that monitors (best.ckpt), whatever the order of the callbacks.
+    checkpoint = next(
+        (c for c in trainer.checkpoint_callbacks if getattr(c, "monitor", None)), None
+    )
     best = checkpoint.best_model_path if checkpoint is not None else ""
     result["best_checkpoint"] = best or None
     if checkpoint is not None and checkpoint.best_model_score is not None:
