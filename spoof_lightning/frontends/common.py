@@ -32,11 +32,30 @@ def float32(x: Tensor) -> Iterator[None]:
         yield
 
 
-def check_waveform(x: Tensor, name: str) -> Tensor:
+def check_waveform(x: Tensor, name: str, min_samples: int = 1) -> Tensor:
     """Return ``x`` [B, T] as float32, or raise an error naming the front-end."""
     if x.dim() != 2:
         raise ValueError(f"{name} expects a waveform batch [B, T], got shape {tuple(x.shape)}")
+    if x.shape[1] < min_samples:
+        raise ValueError(
+            f"{name} needs at least {min_samples} samples per waveform with this frontend "
+            f"config, got {x.shape[1]}"
+        )
     return x.float()
+
+
+def stft_kwargs(n_fft: int, win_length: int, hop_length: int, window: str) -> dict[str, object]:
+    """Checked STFT settings for the torchaudio transforms (``frontend.*`` keys)."""
+    if not 0 < win_length <= n_fft:
+        raise ValueError(f"frontend.win_length={win_length} must be in [1, frontend.n_fft={n_fft}]")
+    if hop_length < 1:
+        raise ValueError(f"frontend.hop_length={hop_length} must be >= 1")
+    return {
+        "n_fft": n_fft,
+        "win_length": win_length,
+        "hop_length": hop_length,
+        "window_fn": window_fn(window),
+    }
 
 
 def pre_emphasis(x: Tensor, coef: float) -> Tensor:
@@ -103,7 +122,8 @@ class SpectralFrontEnd(nn.Module):
 
     Everything runs in float32 with autocast disabled. ``transform`` maps [B, T] to a
     non-negative map [B, F, frames] (power or magnitude); ``log_eps`` > 0 applies
-    ``log(x + log_eps)``, 0 keeps the linear values.
+    ``log(x + log_eps)``, 0 keeps the linear values. Shorter waveforms than
+    ``min_samples`` (what the transform needs) are refused with a clear error.
     """
 
     domain: ClassVar[str] = "timefreq"
@@ -116,6 +136,7 @@ class SpectralFrontEnd(nn.Module):
         log_eps: float,
         freq_mask: int,
         time_mask: int,
+        min_samples: int = 1,
     ) -> None:
         super().__init__()
         if log_eps < 0:
@@ -124,10 +145,11 @@ class SpectralFrontEnd(nn.Module):
         self.out_channels = out_channels
         self.pre_emphasis = pre_emphasis
         self.log_eps = log_eps
+        self.min_samples = min_samples
         self.spec_augment = SpecAugment(freq_mask=freq_mask, time_mask=time_mask)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = check_waveform(x, type(self).__name__)
+        x = check_waveform(x, type(self).__name__, self.min_samples)
         with float32(x):
             feats = self.transform(pre_emphasis(x, self.pre_emphasis))
             if self.log_eps > 0:

@@ -11,6 +11,8 @@ buffers. ``CQT1992v2`` would need full-length kernels (2 x 432 x 131,072 floats,
 fmin 15 Hz), so it is not offered. The kernels are computed locally at construction.
 """
 
+import math
+
 from nnAudio.features import CQT2010v2
 from torch import Tensor, nn
 
@@ -34,7 +36,8 @@ class CQTFrontEnd(SpectralFrontEnd):
     Args:
         sample_rate: input sample rate.
         n_bins, bins_per_octave, fmin: the frequency axis; the top bin must stay below Nyquist.
-        hop_length: frame hop in samples.
+        hop_length: frame hop in samples; a multiple of ``2 ** (octaves - 1)`` (256 for the
+            default 9 octaves), since every lower octave is computed at half the rate.
         filter_scale: scales the kernel lengths (1 = constant Q as in librosa).
         pad_mode: "constant" or "reflect" padding of every octave (reflect fails on inputs
             shorter than the low octaves' kernels).
@@ -63,6 +66,14 @@ class CQTFrontEnd(SpectralFrontEnd):
                 f"frontend: fmin={fmin} Hz with n_bins={n_bins} at bins_per_octave="
                 f"{bins_per_octave} reaches {top:.0f} Hz, above Nyquist ({sample_rate / 2:.0f} Hz)"
             )
+        octaves = math.ceil(n_bins / bins_per_octave)  # as nnAudio counts them
+        decimation = 2 ** (octaves - 1)  # the lowest octave runs at this fraction of the rate
+        if hop_length < 1 or hop_length % decimation:
+            raise ValueError(
+                f"frontend.hop_length={hop_length} must be a multiple of {decimation}: the CQT "
+                f"halves the signal {octaves - 1} times for its lower octaves "
+                f"(n_bins={n_bins}, bins_per_octave={bins_per_octave})"
+            )
         if pad_mode not in ("constant", "reflect"):
             raise ValueError(f"frontend.pad_mode={pad_mode!r} must be 'constant' or 'reflect'")
         cqt = CQT2010v2(
@@ -76,5 +87,13 @@ class CQTFrontEnd(SpectralFrontEnd):
             output_format="Complex",
             verbose=False,
         )
-        super().__init__(_CQTPower(cqt), n_bins, pre_emphasis, log_eps, freq_mask, time_mask)
+        super().__init__(
+            _CQTPower(cqt),
+            out_channels=n_bins,
+            pre_emphasis=pre_emphasis,
+            log_eps=log_eps,
+            freq_mask=freq_mask,
+            time_mask=time_mask,
+            min_samples=decimation,  # the lowest octave needs >= 1 sample
+        )
         self.sample_rate = sample_rate

@@ -12,7 +12,7 @@ import torch
 import torchaudio
 from torch import Tensor, nn
 
-from spoof_lightning.frontends.common import SpectralFrontEnd, window_fn
+from spoof_lightning.frontends.common import SpectralFrontEnd, stft_kwargs
 
 
 class Deltas(nn.Module):
@@ -71,13 +71,7 @@ class LFCCFrontEnd(SpectralFrontEnd):
             n_filter=n_filter,
             n_lfcc=n_lfcc,
             log_lf=True,
-            speckwargs={
-                "n_fft": n_fft,
-                "win_length": win_length,
-                "hop_length": hop_length,
-                "window_fn": window_fn(window),
-                "power": 2.0,
-            },
+            speckwargs={**stft_kwargs(n_fft, win_length, hop_length, window), "power": 2.0},
         )
         super().__init__(
             transform=nn.Sequential(lfcc, Deltas(deltas, delta_win)),
@@ -86,4 +80,5 @@ class LFCCFrontEnd(SpectralFrontEnd):
             log_eps=0.0,
             freq_mask=freq_mask,
             time_mask=time_mask,
+            min_samples=n_fft // 2 + 1,  # the centred STFT reflect-pads by n_fft // 2
         )

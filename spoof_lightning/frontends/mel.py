@@ -2,7 +2,7 @@
 
 import torchaudio
 
-from spoof_lightning.frontends.common import SpectralFrontEnd, window_fn
+from spoof_lightning.frontends.common import SpectralFrontEnd, stft_kwargs
 
 
 class MelFrontEnd(SpectralFrontEnd):
@@ -34,8 +34,7 @@ class MelFrontEnd(SpectralFrontEnd):
         freq_mask: int = 0,
         time_mask: int = 0,
     ) -> None:
-        if win_length > n_fft:
-            raise ValueError(f"frontend.win_length={win_length} must be <= frontend.n_fft={n_fft}")
+        stft = stft_kwargs(n_fft, win_length, hop_length, window)
         nyquist = sample_rate / 2
         if not 0 <= f_min < (f_max or nyquist) <= nyquist:
             raise ValueError(
@@ -43,14 +42,14 @@ class MelFrontEnd(SpectralFrontEnd):
                 f"{nyquist} (Nyquist at sample_rate={sample_rate})"
             )
         mel = torchaudio.transforms.MelSpectrogram(
-            sample_rate=sample_rate,
-            n_fft=n_fft,
-            win_length=win_length,
-            hop_length=hop_length,
-            f_min=f_min,
-            f_max=f_max,
-            n_mels=n_mels,
-            window_fn=window_fn(window),
-            power=2.0,
+            sample_rate=sample_rate, f_min=f_min, f_max=f_max, n_mels=n_mels, power=2.0, **stft
         )
-        super().__init__(mel, n_mels, pre_emphasis, log_eps, freq_mask, time_mask)
+        super().__init__(
+            mel,
+            out_channels=n_mels,
+            pre_emphasis=pre_emphasis,
+            log_eps=log_eps,
+            freq_mask=freq_mask,
+            time_mask=time_mask,
+            min_samples=n_fft // 2 + 1,  # the centred STFT reflect-pads by n_fft // 2
+        )

@@ -105,11 +105,7 @@ class SincFrontEnd(nn.Module):
         return sinc_bandpass(low, high, self.taps, self.sample_rate)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = check_waveform(x, type(self).__name__)
-        if x.shape[1] < self.taps:
-            raise ValueError(
-                f"SincFrontEnd needs at least {self.taps} samples per waveform, got {x.shape[1]}"
-            )
+        x = check_waveform(x, type(self).__name__, min_samples=self.taps)
         with float32(x):
             filters = self.filters()
             if self.training and self.max_masked_filters > 0:

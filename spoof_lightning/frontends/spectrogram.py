@@ -7,7 +7,7 @@ with Res2Net architecture", ICASSP 2021: pre-emphasis 0.97, 25 ms Hann window, 1
 
 import torchaudio
 
-from spoof_lightning.frontends.common import SpectralFrontEnd, window_fn
+from spoof_lightning.frontends.common import SpectralFrontEnd, stft_kwargs
 
 
 class SpectrogramFrontEnd(SpectralFrontEnd):
@@ -36,14 +36,15 @@ class SpectrogramFrontEnd(SpectralFrontEnd):
         freq_mask: int = 0,
         time_mask: int = 0,
     ) -> None:
-        if win_length > n_fft:
-            raise ValueError(f"frontend.win_length={win_length} must be <= frontend.n_fft={n_fft}")
-        spec = torchaudio.transforms.Spectrogram(
-            n_fft=n_fft,
-            win_length=win_length,
-            hop_length=hop_length,
-            window_fn=window_fn(window),
-            power=power,
+        stft = stft_kwargs(n_fft, win_length, hop_length, window)
+        spec = torchaudio.transforms.Spectrogram(**stft, power=power)
+        super().__init__(
+            spec,
+            out_channels=n_fft // 2 + 1,
+            pre_emphasis=pre_emphasis,
+            log_eps=log_eps,
+            freq_mask=freq_mask,
+            time_mask=time_mask,
+            min_samples=n_fft // 2 + 1,  # the centred STFT reflect-pads by n_fft // 2
         )
-        super().__init__(spec, n_fft // 2 + 1, pre_emphasis, log_eps, freq_mask, time_mask)
         self.sample_rate = sample_rate

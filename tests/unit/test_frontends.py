@@ -190,3 +190,30 @@ def test_spec_augment_masks_in_training_only() -> None:
         cols = changed[b].all(dim=0)
         assert torch.equal(changed[b], rows[:, None] | cols[None, :])
         assert torch.allclose(out[b][changed[b]], x[b].mean().expand(int(changed[b].sum())))
+
+
+@pytest.mark.parametrize(
+    ("name", "min_samples"), [("spectrogram", 257), ("mel", 257), ("lfcc", 257), ("cqt", 256)]
+)
+def test_too_short_waveform_is_refused_clearly(name: str, min_samples: int) -> None:
+    fe = build(name).eval()
+    assert fe(torch.randn(1, min_samples)).shape[0] == 1
+    with pytest.raises(ValueError, match=f"needs at least {min_samples} samples"):
+        fe(torch.randn(1, min_samples - 1))
+
+
+def test_cqt_hop_must_be_a_multiple_of_the_octave_halvings() -> None:
+    assert CQTFrontEnd(hop_length=512)(torch.randn(1, 4096)).shape == (1, 432, 9)
+    assert CQTFrontEnd().transform.cqt.n_octaves == 9  # 2**8 = 256 divides the hop
+    for hop in (128, 160):
+        with pytest.raises(
+            ValueError, match=f"frontend.hop_length={hop} must be a multiple of 256"
+        ):
+            CQTFrontEnd(hop_length=hop)
+    small = CQTFrontEnd(n_bins=84, bins_per_octave=12, fmin=32.7, hop_length=64)
+    assert small(torch.randn(1, 64)).shape == (1, 84, 2)
+
+
+def test_lfcc_window_longer_than_fft_names_key() -> None:
+    with pytest.raises(ValueError, match="frontend.win_length=1024"):
+        LFCCFrontEnd(win_length=1024, n_fft=512)
