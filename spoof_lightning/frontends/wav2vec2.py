@@ -89,7 +89,7 @@ class Wav2Vec2FrontEnd(nn.Module):
         sample_rate: must be 16000 (wav2vec2 is trained at 16 kHz).
         checkpoint: local path of the pretrained weights; None = random init (tests only).
         freeze: keep the SSL model fixed (no gradients, eval mode); False fine-tunes it, as
-            Tak et al. do.
+            Tak et al. do (the parts that ``layer`` never runs stay frozen).
         layer: ``"last"`` = the transformer output (with the final layer norm of pre-LN
             models, as fairseq returns it); an int k = the output of transformer layer k
             (1-based; later layers are not run); ``"weighted"`` = a learned softmax-weighted
@@ -171,7 +171,25 @@ class Wav2Vec2FrontEnd(nn.Module):
         if freeze:
             self.ssl.requires_grad_(False)
             self.ssl.eval()
+        for module in self._unused_modules():
+            module.requires_grad_(False)
         self.out_channels = encoder_embed_dim
+
+    def _unused_modules(self) -> list[nn.Module]:
+        """Parts of the SSL model that ``layer`` never runs.
+
+        They stay in the state dict (checkpoints load unchanged) but are frozen, so that
+        fine-tuning leaves them out of the optimizer and DDP does not wait for their
+        gradients: the layers after ``layer`` k, and the final layer norm of pre-LN models
+        (torchaudio applies it only to the last layer's output, i.e. for ``"last"``).
+        """
+        transformer = self.ssl.encoder.transformer
+        unused: list[nn.Module] = []
+        if isinstance(self.layer, int):
+            unused += list(transformer.layers[self.layer :])
+        if self.layer != "last" and not transformer.layer_norm_first:
+            unused.append(transformer.layer_norm)
+        return unused
 
     def _load(self, checkpoint: str) -> None:
         state = load_wav2vec2_state_dict(checkpoint)

@@ -179,3 +179,24 @@ def test_bad_checkpoints(tmp_path: Path) -> None:
 def test_backend_refuses_wrong_features() -> None:
     with pytest.raises(ValueError, match=r"SSL features \[B, 32, T\]"):
         backend(32)(torch.randn(2, 64, 50))
+
+
+@pytest.mark.parametrize(
+    ("layer", "layer_norm_first", "frozen"),
+    [
+        ("last", True, []),
+        (1, True, ["encoder.transformer.layers.1.", "encoder.transformer.layer_norm."]),
+        ("weighted", True, ["encoder.transformer.layer_norm."]),
+        (1, False, ["encoder.transformer.layers.1."]),  # post-LN: the norm runs first
+    ],
+)
+def test_fine_tuning_trains_exactly_the_parameters_it_runs(
+    layer: int | str, layer_norm_first: bool, frozen: list[str]
+) -> None:
+    """Every trainable SSL parameter gets a gradient (DDP needs that); unused ones are frozen."""
+    fe = frontend(layer=layer, encoder_layer_norm_first=layer_norm_first)
+    fe(torch.randn(2, SAMPLES)).sum().backward()
+    for name, p in fe.ssl.named_parameters():
+        unused = name.startswith(tuple(frozen))
+        assert p.requires_grad != unused, name
+        assert (p.grad is not None) == p.requires_grad, name
