@@ -12,6 +12,17 @@ from torch import Tensor, nn
 from spoof_lightning.contracts import ModelOutput
 
 
+def class_weight_buffer(class_weights: Sequence[float] | None) -> Tensor | None:
+    """``loss.class_weights`` (spoof, bona fide) as a float tensor, or None; checked."""
+    if class_weights is None:
+        return None
+    if len(class_weights) != 2:
+        raise ValueError(
+            f"loss.class_weights must have 2 entries (spoof, bona fide), got {class_weights}"
+        )
+    return torch.tensor(class_weights, dtype=torch.float)
+
+
 class CrossEntropy(nn.Module):
     """Cross-entropy on ``output.logits``; returns ``{"total", "ce"}``.
 
@@ -24,12 +35,7 @@ class CrossEntropy(nn.Module):
         self, class_weights: Sequence[float] | None = None, label_smoothing: float = 0.0
     ) -> None:
         super().__init__()
-        if class_weights is not None and len(class_weights) != 2:
-            raise ValueError(
-                f"loss.class_weights must have 2 entries (spoof, bona fide), got {class_weights}"
-            )
-        weight = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float)
-        self.register_buffer("class_weights", weight, persistent=False)
+        self.register_buffer("class_weights", class_weight_buffer(class_weights), persistent=False)
         self.label_smoothing = label_smoothing
 
     def forward(self, output: ModelOutput, labels: Tensor) -> dict[str, Tensor]:

@@ -26,10 +26,11 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from spoof_lightning.contracts import BONAFIDE, ModelOutput
+from spoof_lightning.losses.ce import class_weight_buffer
 from spoof_lightning.losses.distill_terms import (
     Frozen,
     check_temperature,
-    class_weight_buffer,
+    check_weight,
     hard_loss,
     soft_loss,
 )
@@ -67,10 +68,8 @@ class DFWF(nn.Module):
         class_weights: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
-        for key, value in (("lambda_kd", lambda_kd), ("lambda_psa", lambda_psa)):
-            if value < 0:
-                raise ValueError(f"loss.{key} must be >= 0, got {value}")
-        self.lambda_kd, self.lambda_psa = float(lambda_kd), float(lambda_psa)
+        self.lambda_kd = check_weight("lambda_kd", lambda_kd)
+        self.lambda_psa = check_weight("lambda_psa", lambda_psa)
         self.temperature = check_temperature(temperature)
         self.register_buffer("class_weights", class_weight_buffer(class_weights), persistent=False)
         self.old: Frozen | None = None  # a plain attribute: not a submodule

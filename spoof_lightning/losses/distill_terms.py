@@ -12,7 +12,6 @@
 - :func:`probe`: one forward pass of a dummy batch, to size heads from a model's outputs.
 """
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,15 +22,12 @@ from torch.nn import functional as F
 from spoof_lightning.contracts import ModelOutput
 
 
-def class_weight_buffer(class_weights: Sequence[float] | None) -> Tensor | None:
-    """``loss.class_weights`` (spoof, bona fide) as a tensor, or None; checked."""
-    if class_weights is None:
-        return None
-    if len(class_weights) != 2:
-        raise ValueError(
-            f"loss.class_weights must have 2 entries (spoof, bona fide), got {class_weights}"
-        )
-    return torch.tensor(class_weights, dtype=torch.float)
+def check_weight(key: str, value: float, upper: float | None = None) -> float:
+    """A term weight ``loss.<key>`` as a float, checked to lie in [0, upper]."""
+    if value < 0 or (upper is not None and value > upper):
+        bound = f"in [0, {upper}]" if upper is not None else ">= 0"
+        raise ValueError(f"loss.{key} must be {bound}, got {value}")
+    return float(value)
 
 
 def check_temperature(temperature: float) -> float:
@@ -160,7 +156,8 @@ class Projection(nn.Module):
 __all__ = [
     "Frozen",
     "Projection",
-    "class_weight_buffer",
+    "check_temperature",
+    "check_weight",
     "feature_loss",
     "hard_loss",
     "probe",

@@ -28,9 +28,10 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from spoof_lightning.contracts import ModelOutput
+from spoof_lightning.losses.ce import class_weight_buffer
 from spoof_lightning.losses.distill_terms import (
     check_temperature,
-    class_weight_buffer,
+    check_weight,
     feature_loss,
     hard_loss,
     probe,
@@ -91,11 +92,8 @@ class SelfDistillation(nn.Module):
         probe_samples: int = 16000,
     ) -> None:
         super().__init__()
-        if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"loss.alpha must be in [0, 1], got {alpha}")
-        if lambda_feature < 0:
-            raise ValueError(f"loss.lambda_feature must be >= 0, got {lambda_feature}")
-        self.alpha, self.lambda_feature = float(alpha), float(lambda_feature)
+        self.alpha = check_weight("alpha", alpha, upper=1.0)
+        self.lambda_feature = check_weight("lambda_feature", lambda_feature)
         self.temperature = check_temperature(temperature)
         self.register_buffer("class_weights", class_weight_buffer(class_weights), persistent=False)
         self.bottleneck, self.probe_samples = int(bottleneck), int(probe_samples)

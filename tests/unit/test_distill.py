@@ -9,6 +9,7 @@ from torch.nn import functional as F
 
 from spoof_lightning.contracts import ModelOutput
 from spoof_lightning.lit.detector import Detector
+from spoof_lightning.losses.dfwf import DFWF
 from spoof_lightning.losses.distill_terms import (
     Projection,
     feature_loss,
@@ -212,6 +213,10 @@ def test_bad_loss_settings_name_their_key():
         SelfDistillation(class_weights=[1.0])
     with pytest.raises(ValueError, match="loss.teacher"):
         TeacherStudent(teacher="")
+    with pytest.raises(ValueError, match=r"loss.lambda_feature must be >= 0"):
+        TeacherStudent(teacher="t.ckpt", lambda_feature=-1.0)
+    with pytest.raises(ValueError, match=r"loss.lambda_psa must be >= 0"):
+        DFWF(lambda_psa=-0.5)
 
 
 # ------------------------------------------------------------------ teacher-student
