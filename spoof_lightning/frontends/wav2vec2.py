@@ -22,6 +22,8 @@ from torch import Tensor, nn
 from torchaudio.models import Wav2Vec2Model, wav2vec2_model
 from torchaudio.models.wav2vec2.utils.import_fairseq import _convert_state_dict
 
+from spoof_lightning.frontends.common import check_waveform
+
 log = logging.getLogger(__name__)
 
 # Hugging Face names -> torchaudio names (the modules inside are named alike).
@@ -174,6 +176,10 @@ class Wav2Vec2FrontEnd(nn.Module):
         for module in self._unused_modules():
             module.requires_grad_(False)
         self.out_channels = encoder_embed_dim
+        self.min_samples = 1  # the CNN's receptive field: what one output frame needs
+        for block in reversed(self.ssl.feature_extractor.conv_layers):
+            conv = block.conv
+            self.min_samples = (self.min_samples - 1) * conv.stride[0] + conv.kernel_size[0]
 
     def _unused_modules(self) -> list[nn.Module]:
         """Parts of the SSL model that ``layer`` never runs.
@@ -208,8 +214,7 @@ class Wav2Vec2FrontEnd(nn.Module):
         return self
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.dim() != 2:
-            raise ValueError(f"Wav2Vec2FrontEnd expects a waveform [B, T], got {tuple(x.shape)}")
+        x = check_waveform(x, type(self).__name__, self.min_samples)
         if self.normalize_waveform:
             x = F.layer_norm(x, x.shape[1:])
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze):

@@ -200,3 +200,12 @@ def test_fine_tuning_trains_exactly_the_parameters_it_runs(
         unused = name.startswith(tuple(frozen))
         assert p.requires_grad != unused, name
         assert (p.grad is not None) == p.requires_grad, name
+
+
+def test_too_short_waveform_is_refused_clearly() -> None:
+    assert frontend().min_samples == 30  # TINY CNN (kernel, stride): (10, 5), (3, 2), (2, 2)
+    fe = frontend().eval()
+    assert fe(torch.randn(1, 30)).shape == (1, 32, 1)
+    with pytest.raises(ValueError, match="Wav2Vec2FrontEnd needs at least 30 samples"):
+        fe(torch.randn(1, 29))
+    assert Wav2Vec2FrontEnd(encoder_num_layers=1).min_samples == 400  # the standard CNN
