@@ -43,7 +43,6 @@ from spoof_lightning.build import ConfigError, resolve_class
 from spoof_lightning.callbacks.config_in_checkpoint import ConfigInCheckpoint
 from spoof_lightning.checkpoint import read_checkpoint
 from spoof_lightning.data.datamodule import AntiSpoofDataModule
-from spoof_lightning.data.protocols import BONAFIDE, SPLITS, Utterance
 from spoof_lightning.lit.detector import Detector
 from spoof_lightning.metrics.eer import compute_eer
 from spoof_lightning.training import (
@@ -55,39 +54,6 @@ from spoof_lightning.training import (
 RESULTS_JSON = "continual.json"
 RESULTS_MD = "continual.md"
 FINETUNE = {"lambda_kd": 0.0, "lambda_psa": 0.0}
-
-
-class AttackSubsetDataModule(AntiSpoofDataModule):
-    """An :class:`AntiSpoofDataModule` that keeps, per split, the bona fide entries and the
-    spoofed entries of the listed attacks only (e.g. ``{train: [A01, A02], test: [A16]}``).
-
-    Splits not listed are kept whole. A listed attack that the split lacks is an error.
-    """
-
-    def __init__(
-        self, attacks: Mapping[str, Sequence[str] | None] | None = None, **kwargs: Any
-    ) -> None:
-        super().__init__(**kwargs)
-        unknown = set(attacks or {}) - set(SPLITS)
-        if unknown:
-            raise ValueError(f"data.attacks keys {sorted(unknown)}: use {list(SPLITS)}")
-        self.attacks = {s: list(v) for s, v in (attacks or {}).items() if v is not None}
-        self._kept: dict[str, list[Utterance]] = {}
-
-    def utterances(self, split: str) -> list[Utterance]:
-        if split not in self.attacks:
-            return super().utterances(split)
-        if split not in self._kept:
-            entries = super().utterances(split)
-            wanted = set(self.attacks[split])
-            present = {u.attack for u in entries if u.label != BONAFIDE}
-            if wanted - present:
-                raise ValueError(
-                    f"data.attacks.{split}: {sorted(wanted - present)} not in the {split} "
-                    f"split of {self.root} (it has {sorted(present)})"
-                )
-            self._kept[split] = [u for u in entries if u.label == BONAFIDE or u.attack in wanted]
-        return self._kept[split]
 
 
 @dataclass
@@ -125,7 +91,6 @@ def experiences_from_config(cfg: DictConfig) -> list[Experience]:
                     f"experiences.{name}.attacks needs an AntiSpoofDataModule data config, "
                     f"got {data['_target_']}"
                 )
-            data["_target_"] = f"{__name__}.{AttackSubsetDataModule.__name__}"
             data["attacks"] = entry["attacks"]
         out.append(Experience(str(name), data))
     return out
@@ -265,7 +230,6 @@ def format_markdown(results: Mapping[str, Any]) -> str:
 
 
 __all__ = [
-    "AttackSubsetDataModule",
     "Experience",
     "continual_metrics",
     "experiences_from_config",

@@ -1,6 +1,4 @@
-"""DFWF loss terms, the old model, continual metrics and the attack-split experiences."""
-
-from pathlib import Path
+"""DFWF loss terms, the old model, continual metrics and the experience configs."""
 
 import pytest
 import torch
@@ -10,9 +8,7 @@ from torch.nn import functional as F
 
 from spoof_lightning.build import ConfigError
 from spoof_lightning.contracts import ModelOutput
-from spoof_lightning.data.demo import ensure_demo_corpus
 from spoof_lightning.lit.continual import (
-    AttackSubsetDataModule,
     continual_metrics,
     experiences_from_config,
     format_markdown,
@@ -110,30 +106,6 @@ def test_continual_metrics_from_a_hand_made_matrix():
     assert "| b | 12.00 | 8.00 | 41.00 |" in table and "| dfwf | 11.33 | 5.50 |" in table
 
 
-@pytest.fixture(scope="module")
-def tiny_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return ensure_demo_corpus(tmp_path_factory.mktemp("demo"), n_train=20, n_dev=10, n_eval=20)
-
-
-def test_attack_subset_keeps_bona_fide_and_the_listed_attacks(tiny_demo: Path):
-    data = AttackSubsetDataModule(
-        attacks={"train": ["A01", "A03"], "test": ["A04"]}, root=str(tiny_demo)
-    )
-    train = data.utterances("train")
-    assert {u.attack for u in train} == {"-", "A01", "A03"}
-    assert sum(u.label == 1 for u in train) == 4  # all of the bona fide
-    assert {u.attack for u in data.utterances("test")} == {"-", "A04"}
-    assert {u.attack for u in data.utterances("val")} == {"-", "A01", "A02", "A03", "A04"}
-    data.setup("fit")
-    assert len(data.dataset("train")) == len(train)
-
-    missing = AttackSubsetDataModule(attacks={"test": ["A01"]}, root=str(tiny_demo))
-    with pytest.raises(ValueError, match=r"data.attacks.test: \['A01'\] not in the test split"):
-        missing.utterances("test")
-    with pytest.raises(ValueError, match="data.attacks keys"):
-        AttackSubsetDataModule(attacks={"dev": ["A01"]}, root=str(tiny_demo))
-
-
 def _config(experiences: dict) -> DictConfig:
     return OmegaConf.create(
         {
@@ -158,7 +130,7 @@ def test_experiences_are_the_data_config_with_overrides():
     )
     first, second = experiences_from_config(cfg)
     assert first.name == "tts" and first.dirname(0) == "exp1-tts"
-    assert first.data["_target_"] == "spoof_lightning.lit.continual.AttackSubsetDataModule"
+    assert first.data["_target_"] == "spoof_lightning.data.datamodule.AntiSpoofDataModule"
     assert first.data["attacks"] == {"train": ["A01"], "test": ["A16"]}
     assert first.data["sample_rate"] == 16000 and first.data["root"] == "/corpus"
     assert second.data["_target_"] == "spoof_lightning.data.datamodule.AntiSpoofDataModule"
