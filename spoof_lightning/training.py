@@ -5,11 +5,9 @@ Also the engine options that are not Lightning Trainer arguments (``trainer.micr
 front-end x model pair that cannot work (it records it and lets the sweep go on).
 """
 
-import hashlib
 import json
 import logging
 import math
-import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,27 +32,6 @@ log = logging.getLogger(__name__)
 
 # Keys of the trainer group that configure spoof-lightning, not lightning.Trainer.
 ENGINE_KEYS = ("micro_batch_size", "compile")
-MAX_JOB_NAME = 200
-
-
-def job_name(run_name: str, overrides: str = "") -> str:
-    """A sweep job's directory name: ``run_name`` (the config choices), then the job's other
-    overrides as Hydra writes them (``hydra.job.override_dirname``, e.g. ``optimizer.lr=0.01``).
-
-    The same command line always gives the same names, so a re-launched sweep (``resume=true``)
-    finds its jobs again. A very long name is shortened with a hash of its full form.
-    """
-    name = f"{run_name},{overrides}" if overrides else run_name
-    name = name.replace(os.sep, "_")
-    if len(name) > MAX_JOB_NAME:
-        digest = hashlib.sha1(name.encode()).hexdigest()[:10]
-        name = f"{name[: MAX_JOB_NAME - 11]}-{digest}"
-    return name
-
-
-# Used by conf/hydra/default.yaml (hydra.sweep.subdir); train.py imports this module
-# before Hydra composes the config.
-OmegaConf.register_new_resolver("spoof.job_name", job_name, replace=True)
 
 
 def config_choices(cfg: DictConfig) -> dict[str, str]:

@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from spoof_lightning import compare
-from spoof_lightning.training import job_name
+from spoof_lightning.resolvers import job_name
 from tests.integration.cli import FAST, REPO
 from tests.integration.test_resume_kill import offline_env
 
@@ -175,3 +175,45 @@ def test_slurm_launcher_takes_its_tasks_from_the_trainer(trainer: str):
     if _installed("hydra_submitit_launcher"):
         cfg = _compose("hydra/launcher=slurm", f"trainer={trainer}", "trainer.devices=4")
         assert cfg.hydra.launcher.tasks_per_node == 4
+
+
+@pytest.mark.slow
+def test_optuna_search_runs_on_the_demo_and_continues_its_study(demo_root: Path, tmp_path: Path):
+    """hparams_search=optuna: real trials that minimise the dev EER, kept in a sqlite study."""
+    import optuna
+
+    logs, storage = tmp_path / "logs", f"sqlite:///{tmp_path / 'optuna.db'}"
+
+    def search(n_trials: int) -> None:
+        command = [
+            sys.executable,
+            str(REPO / "train.py"),
+            "hparams_search=optuna",
+            f"paths.log_dir={logs}",
+            f"data.root={demo_root}",
+            f"hydra.sweeper.storage={storage}",
+            f"hydra.sweeper.n_trials={n_trials}",
+            "hydra.sweeper.sampler.n_startup_trials=2",
+            *TINY,
+        ]
+        proc = subprocess.run(
+            command, cwd=REPO, env=offline_env(tmp_path / "home"), capture_output=True, text=True
+        )
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    search(2)
+    sweep_dir = logs / "multiruns" / "optuna"
+    summaries = [json.loads(p.read_text()) for p in sweep_dir.glob("*/summary.json")]
+    assert len(summaries) == 2 and all(s["status"] == "completed" for s in summaries)
+    results = OmegaConf.load(sweep_dir / "optimization_results.yaml")
+    assert results.best_value == min(s["best_val_eer_percent"] for s in summaries)
+    assert set(results.best_params) == {
+        "optimizer.lr",
+        "optimizer.weight_decay",
+        "loss.class_weights.0",
+    }
+    assert 1e-5 <= results.best_params["optimizer.lr"] <= 1e-2
+
+    search(1)  # the same storage: n_trials more trials of the same study
+    study = optuna.load_study(study_name="optuna", storage=storage)
+    assert len(study.trials) == 3
