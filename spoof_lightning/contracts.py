@@ -33,13 +33,16 @@ class ModelOutput:
     ``stage_features`` holds one feature map per backbone stage, shallow to deep
     (4 stages where the architecture allows); self-distillation attaches its heads
     and adapters to them. ``stage_logits`` is filled by losses/heads that add
-    per-stage classifiers, never by the model itself.
+    per-stage classifiers, never by the model itself. ``frame_logits``, from models
+    with a frame head (HAD localisation), is ``[B, F, 2]`` (spoof, bona fide) on the
+    ``data.frame_hop`` grid: frame ``f`` covers samples ``[f * hop, (f + 1) * hop)``.
     """
 
     logits: Tensor
     embedding: Tensor
     stage_features: list[Tensor] = field(default_factory=list)
     stage_logits: list[Tensor] = field(default_factory=list)
+    frame_logits: Tensor | None = None
 
 
 def scores_from_logits(logits: Tensor) -> Tensor:

@@ -20,8 +20,8 @@ Decisions: a trial is called bona fide when ``score > threshold``, as the offici
 Detector's ``eer_threshold`` buffer, set at the validation of the checkpoint's weights).
 
 Frame-level (HAD) localisation needs a model whose output has ``frame_logits`` ``[B, F, 2]``
-on the data's ``frame_hop`` grid (the frames of the items' ``frame_labels``); no model has
-such a head yet, so for now only the utterance-level EER is reported for HAD.
+on the data's ``frame_hop`` grid (the frames of the items' ``frame_labels``), e.g.
+``model=frame_localizer``; with other models only the utterance-level EER is reported for HAD.
 """
 
 import json

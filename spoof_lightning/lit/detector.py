@@ -33,7 +33,8 @@ class Detector(L.LightningModule):
             used in error messages and run summaries.
 
     The loss is called as ``loss(output, labels)`` -> ``{"total": ..., <term>: ...}``, with
-    ``waveform=`` as well when its class sets ``needs_waveform = True``. Optional loss hooks:
+    ``waveform=`` as well when its class sets ``needs_waveform = True``, and ``<key>=batch[key]``
+    for each name in its ``batch_keys`` (e.g. ``("frame_labels",)``). Optional loss hooks:
     ``build(frontend, model)``, called once here (heads sized from the model's outputs), and
     ``prepare_fit(frontend, model)``, called when fitting starts (training-only state such as
     a teacher); both run before the optimizer is built.
@@ -78,8 +79,10 @@ class Detector(L.LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         waveform = batch["waveform"]
-        # Distillation losses run a teacher / old model on the same input.
+        # Distillation losses run a teacher / old model on the same input; a loss may also
+        # name batch entries it needs (its `batch_keys`, e.g. frame_labels; None if absent).
         inputs = {"waveform": waveform} if getattr(self.loss_fn, "needs_waveform", False) else {}
+        inputs |= {key: batch.get(key) for key in getattr(self.loss_fn, "batch_keys", ())}
         terms = self.loss_fn(self(waveform), batch["label"], **inputs)
         batch_size = batch["label"].shape[0]
         self.log("train/loss", terms["total"], prog_bar=True, batch_size=batch_size)
