@@ -28,14 +28,22 @@ def resolve_class(config: Mapping[str, Any], key: str) -> type:
 def check_components(
     frontend: Mapping[str, Any], model: Mapping[str, Any], names: Mapping[str, str] | None = None
 ) -> None:
-    """Refuse an incompatible front-end × model pair before anything is built."""
+    """Refuse an incompatible front-end × model pair before anything is built.
+
+    A model that wraps a ``backbone`` config (e.g. the frame localizer) is checked against
+    what its backbone accepts.
+    """
     names = names or {}
     frontend_cls = resolve_class(frontend, "frontend")
-    model_cls = resolve_class(model, "model")
+    model_cls, model_name = resolve_class(model, "model"), names.get("model", "")
+    backbone = model.get("backbone")
+    if isinstance(backbone, Mapping) and "_target_" in backbone:
+        model_cls = resolve_class(backbone, "model.backbone")
+        model_name = f"{model_name or 'model'} (backbone {model_cls.__name__})"
     check_pair(
         names.get("frontend", frontend_cls.__name__),
         frontend_cls,
-        names.get("model", model_cls.__name__),
+        model_name or model_cls.__name__,
         model_cls,
     )
 

@@ -34,3 +34,15 @@ def test_unknown_target_names_the_config_key():
 def test_missing_target_names_the_config_key():
     with pytest.raises(ConfigError, match="config `frontend` has no `_target_`"):
         build_components({"n_lfcc": 20}, CNN_GRU)
+
+
+def test_a_wrapped_backbone_is_checked_against_the_frontend():
+    localizer = {
+        "_target_": "spoof_lightning.models.frame_localizer.FrameLocalizer",
+        "backbone": {"_target_": "spoof_lightning.models.tssdnet.IncTSSDNet"},
+        "frame_hop": 0.02,
+    }
+    with pytest.raises(
+        IncompatiblePairError, match=r"model=frame_localizer \(backbone IncTSSDNet\)"
+    ):
+        build_components(LFCC, localizer, names={"frontend": "lfcc", "model": "frame_localizer"})
