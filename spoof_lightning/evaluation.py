@@ -48,6 +48,7 @@ from spoof_lightning.checkpoint import (
     load_countermeasure,
 )
 from spoof_lightning.contracts import BONAFIDE, SPOOF, ModelOutput, scores_from_logits
+from spoof_lightning.data.dataset import utterance_groups
 from spoof_lightning.metrics import localization
 from spoof_lightning.metrics.report import evaluate_rows
 from spoof_lightning.metrics.report import format_report as format_metrics
@@ -126,17 +127,6 @@ def _aligned_labels(utt_id: str, n_frames: int, labels: Tensor) -> np.ndarray:
             f"{labelled} labelled frames; frame_logits must be on the data.frame_hop grid"
         )
     return labels_np[:n_frames]
-
-
-def utterance_groups(batch: Mapping[str, Any]) -> list[tuple[list[int], Tensor]]:
-    """``(batch indices, waveform)`` pieces to score: the whole batch when its utterances
-    have one length, else each utterance on its own samples (``eval_crop: null``), so zero
-    padding never changes a score."""
-    waveform: Tensor = batch["waveform"]
-    lengths = batch.get("length")
-    if lengths is None or bool((lengths == waveform.shape[1]).all()):
-        return [(list(range(waveform.shape[0])), waveform)]
-    return [([i], waveform[i : i + 1, : int(n)]) for i, n in enumerate(lengths)]
 
 
 def score_batch(net: Countermeasure, batch: Mapping[str, Any]) -> list[UttScore]:

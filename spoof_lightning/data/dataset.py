@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -229,6 +229,17 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     return batch
 
 
+def utterance_groups(batch: Mapping[str, Any]) -> list[tuple[list[int], torch.Tensor]]:
+    """``(batch indices, waveform)`` pieces to score: the whole batch when its utterances
+    have one length, else each utterance on its own samples (``eval_crop: null``), so zero
+    padding never changes a score."""
+    waveform: torch.Tensor = batch["waveform"]
+    lengths = batch.get("length")
+    if lengths is None or bool((lengths == waveform.shape[1]).all()):
+        return [(list(range(waveform.shape[0])), waveform)]
+    return [([i], waveform[i : i + 1, : int(n)]) for i, n in enumerate(lengths)]
+
+
 __all__ = [
     "BAD_FILES_CSV",
     "EpochSampler",
@@ -239,4 +250,5 @@ __all__ = [
     "item_rng",
     "record_bad_file",
     "sample_targets",
+    "utterance_groups",
 ]

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from spoof_lightning.build import build_components
 from spoof_lightning.contracts import ModelOutput, scores_from_logits
-from spoof_lightning.evaluation import utterance_groups
+from spoof_lightning.data.dataset import utterance_groups
 from spoof_lightning.lit.score_collector import ScoreCollector, ScoreSet
 from spoof_lightning.metrics.eer import compute_eer
 
