@@ -25,19 +25,11 @@ from spoof_lightning.build import build_components
 from spoof_lightning.data.datamodule import AntiSpoofDataModule
 from spoof_lightning.lit.detector import Detector
 from spoof_lightning.training import detector_from_config, instantiate_group
+from tests.tiny_configs import TINY_WAV2VEC2
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 GROUPS = ("frontend", "model")
-TINY_WAV2VEC2 = {  # 3-layer CNN with stride 20, 2 transformer layers of dim 32
-    "extractor_conv_layer_config": [[16, 10, 5], [16, 3, 2], [16, 2, 2]],
-    "encoder_embed_dim": 32,
-    "encoder_pos_conv_kernel": 4,
-    "encoder_pos_conv_groups": 2,
-    "encoder_num_layers": 2,
-    "encoder_num_heads": 2,
-    "encoder_ff_interm_features": 64,
-}
 # Overrides a user must give (mandatory paths), and, for the SSL set-ups, a tiny random
 # wav2vec2 instead of loading XLS-R 300M.
 SSL = ["frontend.checkpoint=null"] + [f"frontend.{k}={v}" for k, v in TINY_WAV2VEC2.items()]

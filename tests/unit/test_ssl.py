@@ -12,17 +12,9 @@ from omegaconf import OmegaConf
 from spoof_lightning.contracts import ModelOutput
 from spoof_lightning.frontends.wav2vec2 import Wav2Vec2FrontEnd
 from spoof_lightning.models.ssl_aasist import SSLAASIST
+from tests.tiny_configs import TINY_WAV2VEC2 as TINY
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
-TINY = {  # 3-layer CNN with stride 20, 2 transformer layers of dim 32
-    "extractor_conv_layer_config": [[16, 10, 5], [16, 3, 2], [16, 2, 2]],
-    "encoder_embed_dim": 32,
-    "encoder_pos_conv_kernel": 4,
-    "encoder_pos_conv_groups": 2,
-    "encoder_num_layers": 2,
-    "encoder_num_heads": 2,
-    "encoder_ff_interm_features": 64,
-}
 SAMPLES, FRAMES = 2400, 119
 
 
