@@ -12,13 +12,17 @@ Notation: ``P`` is the prior of bona fide used to weight the calibration objecti
 * ``Cllr = (mean_bona softplus(-llr) + mean_spoof softplus(llr)) / (2 ln 2)`` bits
   (0 = perfect, 1 = uninformative LLR 0); ``minCllr`` is the Cllr after the optimal
   monotonic recalibration, found with pool-adjacent-violators (PAV) on the scores.
+  Evaluated as the ASVspoof 5 evaluation package does, ``log1p(exp(.))``: a bona fide
+  LLR below about -709 (or a spoof LLR above 709) overflows to a Cllr of ``inf``, as there.
 * Detection cost as ASVspoof 5 (evaluation plan, Track 1; ``Pspoof = 0.05``,
   ``Cmiss = 1``, ``Cfa = 10``)::
 
       DCF(t) = (Cmiss (1 - Pspoof) Pmiss(t) + Cfa Pspoof Pfa(t))
                / min(Cmiss (1 - Pspoof), Cfa Pspoof)
 
-  ``minDCF`` minimises over the thresholds of the exact DET curve; ``actDCF`` applies
+  ``minDCF`` minimises over the thresholds of the exact DET curve (the first minimum; the
+  spoof prior is formed as ``1 - (1 - Pspoof)``, which is 0.050000000000000044 for 0.05, as in
+  the ASVspoof 5 evaluation package, so the values agree to the last bit); ``actDCF`` applies
   the Bayes threshold for LLRs, ``t = -log(beta)``, ``beta = Cmiss (1 - Pspoof) / (Cfa
   Pspoof)``, with ``Pmiss = P(llr < t | bona fide)`` and ``Pfa = P(llr >= t | spoof)``.
 """
@@ -38,8 +42,11 @@ def _softplus(z: np.ndarray) -> np.ndarray:
 
 
 def _cllr(bona: np.ndarray, spoof: np.ndarray) -> float:
-    # +inf bona fide / -inf spoof LLRs (pure PAV blocks) cost exactly 0
-    return float((_softplus(-bona).mean() + _softplus(spoof).mean()) / (2 * np.log(2)))
+    # the official log1p(exp(.)) form; +inf bona fide / -inf spoof LLRs (pure PAV blocks)
+    # cost exactly 0, an overflow gives inf
+    with np.errstate(over="ignore"):
+        costs = np.log1p(np.exp(-bona)).mean() + np.log1p(np.exp(spoof)).mean()
+    return float(0.5 * costs / np.log(2))
 
 
 def cllr(bonafide_llr: ArrayLike, spoof_llr: ArrayLike) -> float:
@@ -133,12 +140,15 @@ def min_dcf(
     c_miss: float = 1.0,
     c_fa: float = 10.0,
 ) -> tuple[float, float]:
-    """Normalised minimum DCF (ASVspoof 5) and the threshold reaching it."""
-    w_miss, w_fa, norm = _dcf_weights(p_spoof, c_miss, c_fa)
+    """Normalised minimum DCF (ASVspoof 5) and the threshold reaching it (the first minimum)."""
+    _dcf_weights(p_spoof, c_miss, c_fa)
     frr, far, thresholds = compute_det_curve(bonafide_scores, spoof_scores)
-    costs = (w_miss * frr + w_fa * far) / norm
+    p_bona = 1 - p_spoof
+    p_spoof_used = 1 - p_bona  # 0.050000000000000044 for 0.05, as the official code has it
+    costs = c_miss * frr * p_bona + c_fa * far * p_spoof_used
     index = int(np.argmin(costs))
-    return float(costs[index]), float(thresholds[index])
+    norm = min(c_miss * p_bona, c_fa * p_spoof_used)
+    return float(costs[index] / norm), float(thresholds[index])
 
 
 def act_dcf(
