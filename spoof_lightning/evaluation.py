@@ -77,9 +77,11 @@ log = logging.getLogger(__name__)
 
 SPLITS = ("test", "val")
 STAGE = {"test": "test", "val": "validate"}
-# Protocol columns that are never conditions: identity, outcome, or per-file detail.
+# Protocol columns that are never conditions: identity, outcome, or per-file detail (the
+# ASVspoof 5 codec_seed names the source utterance of a coded file).
 NOT_CONDITIONS = frozenset(
     {"utt_id", "path", "label", "speaker", "attack", "score", "decision", "llr", "segments"}
+    | {"codec_seed"}
 )
 MAX_CONDITION_VALUES = 64
 
