@@ -23,8 +23,9 @@ def _cm_rows(n_bona: int = 30, n_spoof: int = 40, seed: int = 0) -> list[dict]:
     rows = []
     for i in range(n_bona + n_spoof):
         bona = i < n_bona
+        attack = "-" if bona else f"A{17 + i % 3}"
         rows.append({
-            "utt_id": f"E_{i:010d}", "label": int(bona), "attack": "-" if bona else f"A{17 + i % 3}",
+            "utt_id": f"E_{i:010d}", "label": int(bona), "attack": attack,
             "codec": ["-", "C01"][i % 2], "score": float(rng.normal(2 if bona else -1, 1.5)),
         })  # fmt: skip
     return rows
@@ -51,7 +52,8 @@ def test_trial_and_score_files_round_trip(tmp_path: Path):
     fused = read_asv5_scores(write_asv5_scores(tmp_path / "f.tsv", trials, asv, sasv=True))
     assert fused[(trials[0]["speaker"], trials[0]["utt_id"])] == (asv[0], 2 * asv[0])
     plain = tmp_path / "plain.txt"  # enrolled_speaker utt score
-    plain.write_text("".join(f"{t['speaker']} {t['utt_id']} {a!r}\n" for t, a in zip(trials, asv)))
+    lines = [f"{t['speaker']} {t['utt_id']} {a!r}\n" for t, a in zip(trials, asv, strict=True)]
+    plain.write_text("".join(lines))
     assert read_asv5_scores(plain) == scores
 
 

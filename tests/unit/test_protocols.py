@@ -258,7 +258,8 @@ def test_asvspoof5_released_columns_are_conditions(tmp_path):
         0,
     )
     assert spoof.meta == {"gender": "M", "codec": "C05", "codec_q": "2",
-                          "codec_seed": "E_0009486171", "attack_tag": "AC1", "tmp": "-"}  # fmt: skip
+                          "codec_seed": "E_0009486171", "attack_tag": "AC1",
+                          "tmp": "-"}  # fmt: skip
     assert (bona.attack, bona.label, bona.meta["codec"]) == ("-", 1, "-")
     make_asvspoof5(tmp_path / "c", {"eval": (2, 6)})
     codecs = {u.meta["codec"] for u in load_split("asvspoof5", tmp_path / "c", "test")}
