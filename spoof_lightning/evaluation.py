@@ -557,9 +557,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     tdcf = str(cfg.tdcf)
     if tdcf not in ("2019", "2021"):
         raise ConfigError(f"tdcf must be 2019 or 2021, got {cfg.tdcf!r}")
+    metric_set_of(cfg, {})  # a bad `metrics` value is refused before the checkpoint loads
     bootstrap = _plain(cfg.get("bootstrap")) or {}
-    if int(bootstrap.get("n_resamples") or 0) < 0:
-        raise ConfigError(f"bootstrap.n_resamples must be >= 0, got {bootstrap['n_resamples']}")
+    if not isinstance(bootstrap.get("n_resamples", 0), int) or bootstrap["n_resamples"] < 0:
+        raise ConfigError(f"bootstrap.n_resamples must be an integer >= 0, got {bootstrap}")
+    if bootstrap.get("n_resamples") and not 0 < float(bootstrap.get("level", 0.95)) < 1:
+        raise ConfigError(f"bootstrap.level must be in (0, 1), got {bootstrap['level']}")
     loaded = load_countermeasure(cfg.ckpt)
     if cfg.sample_rate is not None and int(cfg.sample_rate) != loaded.sample_rate:
         raise ConfigError(

@@ -43,6 +43,12 @@ Track 2 / SASV (``sasv_metrics``), Ptar 0.95 x 0.99, Pnon 0.95 x 0.01, Pspoof 0.
   that point (``accelerated=True``, the default, as the package's ``calculate_metrics``);
   both searches are vectorised here.
 
+Where the project's functions differed from the package they were changed to compute what
+the package computes, so eval.py reports the official values everywhere: ``min_dcf`` (the
+package's spoof prior ``1 - (1 - 0.05)`` moves the last bit) and ``cllr`` (``log1p(exp(.))``
+instead of ``logaddexp``: equal within rounding, but ``inf`` where ``exp`` overflows, as in
+the package). ``compute_eer`` / ``compute_det_curve`` needed no change.
+
 Where the package would exit or crash (an empty class, fewer than 3 distinct CM scores, no
 admissible t-EER point left after dropping NaN/inf) these functions raise ValueError.
 """
