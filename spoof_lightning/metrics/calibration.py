@@ -31,8 +31,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.optimize import minimize
-from scipy.special import expit, logit
 
 from spoof_lightning.metrics.eer import check_scores, compute_det_curve
 
@@ -71,6 +69,8 @@ def _pav(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 def min_cllr(bonafide_scores: ArrayLike, spoof_scores: ArrayLike) -> float:
     """Cllr after the optimal monotonic score-to-LLR map (PAV; tied scores share one LLR)."""
+    from scipy.special import logit
+
     bona = check_scores(bonafide_scores, "bona fide")
     spoof = check_scores(spoof_scores, "spoof")
     scores = np.concatenate([bona, spoof])
@@ -97,6 +97,9 @@ class LogisticCalibration:
         cls, bonafide_scores: ArrayLike, spoof_scores: ArrayLike, prior: float = 0.5
     ) -> "LogisticCalibration":
         """Fit on labelled (dev) scores; ``prior`` is the bona fide prior of the objective."""
+        from scipy.optimize import minimize
+        from scipy.special import expit, logit
+
         if not 0 < prior < 1:
             raise ValueError(f"calibration prior must be in (0, 1), got {prior}")
         bona = check_scores(bonafide_scores, "bona fide")
