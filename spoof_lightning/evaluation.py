@@ -8,9 +8,11 @@ Outputs, under ``output_dir``, named by split (``test`` or ``val``):
 * ``<split>_scores.csv`` — every metadata column of the protocol joined by utterance id
   (never by order), plus ``decision`` (``bonafide``/``spoof``, when a threshold is
   known), ``llr`` (with ``calibrate=true``) and ``score``;
-* ``<split>_metrics.json`` — pooled EER (+ threshold), per attack, per condition column,
-  min t-DCF with an ASV score file, rates at the decision threshold, calibration and
-  localisation results;
+* ``<split>_metrics.json`` — pooled EER (+ threshold, bootstrap 95% CI), per attack, per
+  condition column, the ASVspoof 5 metrics (``metrics=asvspoof5``, the default for
+  ``data=asvspoof5``: minDCF, actDCF, Cllr; with ASV scores the SASV a-DCF, min t-DCF and
+  t-EER), min t-DCF with an ASV score file, rates at the decision threshold, calibration
+  and localisation results;
 * ``<split>_det.png`` (probit DET) and ``<split>_score_hist.png`` (labelled sets only);
 * ``<split>_frame_scores.npz`` — per-utterance frame scores, when the model has a frame head.
 
@@ -49,9 +51,18 @@ from spoof_lightning.checkpoint import (
 )
 from spoof_lightning.contracts import BONAFIDE, SPOOF, ModelOutput, scores_from_logits
 from spoof_lightning.data.dataset import utterance_groups
+from spoof_lightning.data.protocols import CORPUS_CONDITIONS
 from spoof_lightning.metrics import localization
-from spoof_lightning.metrics.report import evaluate_rows
+from spoof_lightning.metrics.bootstrap import eer_confidence_interval
+from spoof_lightning.metrics.report import METRIC_SETS, evaluate_rows
 from spoof_lightning.metrics.report import format_report as format_metrics
+from spoof_lightning.metrics.sasv import (
+    format_sasv,
+    read_asv5_scores,
+    read_asv5_trials,
+    sasv_report,
+    sasv_rows,
+)
 from spoof_lightning.metrics.scores import (
     join_scores,
     read_asv_scores_2019,
@@ -66,9 +77,11 @@ log = logging.getLogger(__name__)
 
 SPLITS = ("test", "val")
 STAGE = {"test": "test", "val": "validate"}
-# Protocol columns that are never conditions: identity, outcome, or per-file detail.
+# Protocol columns that are never conditions: identity, outcome, or per-file detail (the
+# ASVspoof 5 codec_seed names the source utterance of a coded file).
 NOT_CONDITIONS = frozenset(
     {"utt_id", "path", "label", "speaker", "attack", "score", "decision", "llr", "segments"}
+    | {"codec_seed"}
 )
 MAX_CONDITION_VALUES = 64
 
@@ -204,18 +217,23 @@ def join_rows(
 
 
 def condition_columns(
-    rows: Sequence[Mapping[str, Any]], requested: str | Sequence[str] | None
+    rows: Sequence[Mapping[str, Any]],
+    requested: str | Sequence[str] | None,
+    declared: Sequence[str] = (),
 ) -> list[str]:
     """Columns to break results down by: ``auto`` = metadata columns (e.g. the 2021
-    ``codec``) with 2 to 64 distinct values; or an explicit list, checked to exist."""
+    ``codec``) with 2 to 64 distinct values, plus the corpus's ``declared`` conditions
+    (e.g. the In-the-Wild speaker, see ``CORPUS_CONDITIONS``); or an explicit list,
+    checked to exist."""
     if not rows or requested is None:
         return []
     shared = set.intersection(*(set(row) for row in rows))
     if requested == "auto":
         candidates = [c for c in rows[0] if c in shared and c not in NOT_CONDITIONS]
-        return [
+        found = [
             c for c in candidates if 2 <= len({str(row[c]) for row in rows}) <= MAX_CONDITION_VALUES
         ]
+        return found + [c for c in declared if c in shared and c not in found]
     columns = [requested] if isinstance(requested, str) else list(requested)
     missing = [c for c in columns if c not in shared]
     if missing:
@@ -251,10 +269,14 @@ def split_metrics(
     asv: AsvScores | Sequence[Mapping[str, Any]] | None = None,
     tdcf: str = "2019",
     threshold: float | None = None,
+    metric_set: str = "eer",
+    bootstrap: Mapping[str, Any] | None = None,
+    declared: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Counts, and for the labelled rows (both classes present) the ASVspoof report
-    (:func:`metrics.report.evaluate_rows`, EERs as fractions) plus ``eer_percent`` and the
-    error rates at ``threshold``."""
+    (:func:`metrics.report.evaluate_rows` with ``metric_set``, EERs as fractions) plus
+    ``eer_percent``, the error rates at ``threshold`` and, with ``bootstrap``
+    (``n_resamples``, ``seed``, ``level``), the EER's confidence interval ``eer_ci``."""
     labelled = _labelled(rows)
     metrics: dict[str, Any] = {"n_trials": len(rows), "n_unlabelled": len(rows) - len(labelled)}
     if threshold is not None:
@@ -264,8 +286,11 @@ def split_metrics(
     metrics |= {"n_bonafide": int(bonafide.size), "n_spoof": int(spoof.size)}
     if not (bonafide.size and spoof.size):
         return metrics
-    metrics |= evaluate_rows(labelled, condition_columns(labelled, conditions), asv, tdcf)
+    columns = condition_columns(labelled, conditions, declared)
+    metrics |= evaluate_rows(labelled, columns, asv, tdcf, metric_set)
     metrics["eer_percent"] = 100 * metrics["eer"]
+    if bootstrap and bootstrap.get("n_resamples"):
+        metrics["eer_ci"] = eer_confidence_interval(bonafide, spoof, **bootstrap)
     if threshold is not None:
         metrics["at_threshold"] = {
             "threshold": threshold,
@@ -456,10 +481,21 @@ def decision_threshold(loaded: LoadedModel, override: float | None) -> tuple[flo
     return None, "none: the checkpoint has no dev EER threshold; pass threshold=<score>"
 
 
+def metric_set_of(cfg: DictConfig, data: Mapping[str, Any]) -> str:
+    """``metrics``: ``auto`` is ``asvspoof5`` for data=asvspoof5, else ``eer``."""
+    requested = str(cfg.get("metrics") or "auto")
+    if requested == "auto":
+        return "asvspoof5" if data.get("corpus") == "asvspoof5" else "eer"
+    if requested not in METRIC_SETS:
+        raise ConfigError(f"metrics must be auto or one of {METRIC_SETS}, got {requested!r}")
+    return requested
+
+
 def load_asv(cfg: DictConfig, data: Mapping[str, Any]) -> AsvScores | list[dict] | None:
     """ASV scores for the t-DCF: a 2019 ASV score file (``asv_scores``), or 2021 ASV
-    scores (``asv_scores``) with their trial metadata (``asv_keys``)."""
-    if not cfg.get("asv_scores"):
+    scores (``asv_scores``) with their trial metadata (``asv_keys``). ASVspoof 5 ASV
+    scores are for the SASV metrics instead (:func:`sasv_metrics_of`)."""
+    if not cfg.get("asv_scores") or data.get("corpus") == "asvspoof5":
         return None
     if not cfg.get("asv_keys"):
         return read_asv_scores_2019(cfg.asv_scores)
@@ -470,6 +506,31 @@ def load_asv(cfg: DictConfig, data: Mapping[str, Any]) -> AsvScores | list[dict]
         )
     phase = (data.get("corpus_options") or {}).get("phase") or "eval"
     return read_asv_trials_2021(cfg.asv_scores, cfg.asv_keys, track, phase)
+
+
+def load_sasv(cfg: DictConfig, data: Mapping[str, Any]) -> tuple[list, dict] | None:
+    """``(trials, ASV scores)`` for the ASVspoof 5 SASV metrics (:mod:`metrics.sasv`): the
+    track-2 trial list ``asv_keys`` and the ``asv_scores`` of data=asvspoof5."""
+    if data.get("corpus") != "asvspoof5" or not cfg.get("asv_scores"):
+        return None
+    if not cfg.get("asv_keys"):
+        raise ConfigError(
+            "asv_scores for ASVspoof 5 need asv_keys=<ASVspoof5.<split>.track_2.trial.tsv>, "
+            "the trial list of the ASV scores"
+        )
+    return read_asv5_trials(cfg.asv_keys), read_asv5_scores(cfg.asv_scores)
+
+
+def sasv_metrics_of(
+    cfg: DictConfig, asv5: tuple[list, dict], rows: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """SASV a-DCF, min t-DCF and t-EER, pooled, per attack and per condition."""
+    try:
+        joined, fusion = sasv_rows(*asv5, rows)
+    except ValueError as err:
+        raise ConfigError(f"asv_scores={cfg.asv_scores}, asv_keys={cfg.asv_keys}: {err}") from err
+    columns = condition_columns(_labelled(rows), cfg.conditions)
+    return sasv_report(joined, [c for c in columns if c in joined[0]]) | {"fusion": fusion}
 
 
 def _scored_rows(
@@ -496,6 +557,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     tdcf = str(cfg.tdcf)
     if tdcf not in ("2019", "2021"):
         raise ConfigError(f"tdcf must be 2019 or 2021, got {cfg.tdcf!r}")
+    metric_set_of(cfg, {})  # a bad `metrics` value is refused before the checkpoint loads
+    bootstrap = _plain(cfg.get("bootstrap")) or {}
+    if not isinstance(bootstrap.get("n_resamples", 0), int) or bootstrap["n_resamples"] < 0:
+        raise ConfigError(f"bootstrap.n_resamples must be an integer >= 0, got {bootstrap}")
+    if bootstrap.get("n_resamples") and not 0 < float(bootstrap.get("level", 0.95)) < 1:
+        raise ConfigError(f"bootstrap.level must be in (0, 1), got {bootstrap['level']}")
     loaded = load_countermeasure(cfg.ckpt)
     if cfg.sample_rate is not None and int(cfg.sample_rate) != loaded.sample_rate:
         raise ConfigError(
@@ -509,7 +576,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             check_request(loaded, part, _plain(cfg[part]), choices.get(part))
     threshold, threshold_source = decision_threshold(loaded, cfg.threshold)
     data = data_config(cfg, loaded)
-    asv = load_asv(cfg, data)
+    asv, asv5 = load_asv(cfg, data), load_sasv(cfg, data)
+    metric_set = metric_set_of(cfg, data)
     datamodule = instantiate(data, _convert_="all")
     scored, rows, unscored = _scored_rows(loaded, datamodule, split, data, cfg)
     if threshold is not None:
@@ -525,7 +593,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     }
     if unscored:
         metrics["unscored"] = {"count": len(unscored), "examples": sorted(unscored)[:10]}
-    metrics |= split_metrics(rows, cfg.conditions, asv, tdcf, threshold)
+    declared = CORPUS_CONDITIONS.get(str(data.get("corpus")), ())
+    metrics |= split_metrics(
+        rows, cfg.conditions, asv, tdcf, threshold, metric_set, bootstrap, declared
+    )
+    if asv5 is not None:
+        metrics["sasv"] = sasv_metrics_of(cfg, asv5, rows)
     if cfg.calibrate:
         dev_rows = rows
         if split != "val":
@@ -589,6 +662,8 @@ def format_report(report: Mapping[str, Any]) -> str:
             f"no metrics: {metrics['n_bonafide']} bona fide and {metrics['n_spoof']} spoof "
             f"labelled trials ({metrics['n_unlabelled']} unlabelled)"
         )
+    if "sasv" in metrics:
+        lines += ["", format_sasv(metrics["sasv"])]
     calibration = metrics.get("calibration")
     if calibration:
         scale, offset = calibration["scale"], calibration["offset"]

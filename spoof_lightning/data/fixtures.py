@@ -124,7 +124,9 @@ def make_asvspoof5(
 ) -> Path:
     """Write an ASVspoof 5 track-1 corpus under ``root``; ``counts``: split -> (bona, spoof).
 
-    Splits are ``train``, ``dev`` and ``eval`` (``flac_T``, ``flac_D``, ``flac_E_eval``).
+    Splits are ``train``, ``dev`` and ``eval`` (``flac_T``, ``flac_D``, ``flac_E_eval``), with
+    the 10 protocol columns of the release (see ``ASV5_COLUMNS``): train and dev uncoded,
+    eval cycling through no codec and codecs C01, C05, C08 (levels, source utterance).
     """
     counts = counts or {"train": (2, 3), "dev": (1, 2), "eval": (1, 2)}
     names = {
@@ -140,8 +142,13 @@ def make_asvspoof5(
         for i in range(n_bona + n_spoof):
             utt = f"{letter}_{i:010d}"
             bona = i < n_bona
-            attack, key = ("bonafide", "bonafide") if bona else (f"A{1 + i % 8:02d}", "spoof")
-            lines.append(f"{letter}_{i % 7:04d} {utt} F - - - {attack} {attack} {key} -")
+            tag, attack, key = ("-", "bonafide", "bonafide") if bona else (
+                f"AC{1 + i % 3}", f"A{1 + i % 8:02d}", "spoof"
+            )  # fmt: skip
+            codec = "- - -"
+            if split == "eval" and i % 4:
+                codec = f"{['C01', 'C05', 'C08'][i % 4 - 1]} {1 + i % 2} {letter}_{9000000000 + i}"
+            lines.append(f"{letter}_{i % 7:04d} {utt} F {codec} {tag} {attack} {key} -")
             wav = synth(int(rng.integers(3000, 9000)), sr, seed=i)
             write_audio(root / folder / f"{utt}.flac", wav, sr)
         (root / "ASVspoof5_protocols" / protocol).write_text("\n".join(lines) + "\n")

@@ -32,7 +32,14 @@ from pathlib import Path
 from typing import Literal
 
 from spoof_lightning.data.audio import AudioError, audio_info, load_audio
-from spoof_lightning.data.protocols import Problem, Utterance, format_problems
+from spoof_lightning.data.protocols import (
+    BONAFIDE,
+    SPOOF,
+    UNKNOWN,
+    Problem,
+    Utterance,
+    format_problems,
+)
 
 log = logging.getLogger(__name__)
 Level = Literal["off", "exists", "header", "decode"]
@@ -55,9 +62,14 @@ class SplitReport:
     problems: list[Problem] = field(default_factory=list)
 
     def summary(self) -> str:
+        """e.g. ``train: 25380 usable of 25380 entries: 2580 bona fide, 22800 spoof (...)``."""
         kinds = Counter(p.kind for p in self.problems)
         detail = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "no problems"
-        return f"{self.split}: {len(self.kept)} usable of {self.total} entries ({detail})"
+        labels = Counter(u.label for u in self.kept)
+        counts = f"{labels[BONAFIDE]} bona fide, {labels[SPOOF]} spoof"
+        if labels[UNKNOWN]:
+            counts += f", {labels[UNKNOWN]} unlabelled"
+        return f"{self.split}: {len(self.kept)} usable of {self.total} entries: {counts} ({detail})"
 
 
 def check_file(utt: Utterance, level: Level) -> Problem | None:

@@ -19,6 +19,9 @@ Corpora (registry name -> layout under ``root``):
   phase column is ``eval`` (option ``phase``) (Liu et al., 2023).
 - ``asvspoof5``: ASVspoof 5 track 1, ``ASVspoof5_protocols/ASVspoof5.{train,dev.track_1,
   eval.track_1}.tsv`` and ``flac_{T,D,E_eval}/`` (Wang et al., 2024).
+- ``in_the_wild``: In-the-Wild (Müller et al., "Does audio deepfake detection generalize?",
+  Interspeech 2022), ``meta.csv`` (``file,speaker,label``) beside the wav files, in ``root``
+  or ``root/release_in_the_wild``; evaluation only (test split).
 - ``had``: Half-truth Audio Detection (Yi et al., Interspeech 2021),
   ``HAD_{train,dev,test}/HAD_<split>_label.txt`` and wav files anywhere below
   ``HAD_<split>/`` (upstream folders include the misspelling ``conbine``).
@@ -66,6 +69,10 @@ class Problem:
 
 class ProtocolError(ValueError):
     """A malformed protocol/label file: the message names ``file:line`` and the bad content."""
+
+
+class SplitUnavailableError(ProtocolError):
+    """A split the corpus does not have (e.g. training on an evaluation-only corpus)."""
 
 
 class MissingDataError(FileNotFoundError):
@@ -333,7 +340,7 @@ def _asvspoof2021_loader(track: str) -> Loader:
         keys_root: str | Path | None = None,
     ) -> list[Utterance]:
         if split != "test":
-            raise ValueError(
+            raise SplitUnavailableError(
                 f"ASVspoof 2021 {track} has only an evaluation set (split 'test'), not "
                 f"{split!r}: train and validate on ASVspoof 2019 (data.train_corpus, "
                 "data.train_root)"
@@ -356,6 +363,15 @@ def _asvspoof2021_loader(track: str) -> Loader:
 
 # ---------------------------------------------------------------- ASVspoof 5
 
+# Columns of the released ASVspoof 5 protocols (ASVspoof5_protocols.tar.gz of the public
+# release, Zenodo record 14498691; the layout below was checked on lines of the released
+# files): 10 space-separated fields despite ``.tsv``, no header, e.g.
+#   E_1607 E_0009538969 M C05 2 E_0009486171 AC1 A26 spoof -   (eval.track_1)
+#   D_0062 D_0000000001 F - - - AC1 A11 spoof -                  (dev.track_1)
+# speaker, utterance, gender, codec (C01-C11, ``-`` = not coded; train and dev are not
+# coded), codec quality level, the source utterance a coded file was made from, attack tag,
+# attack (``bonafide`` on bona fide lines), key, and an unused column. Track 1 splits:
+# ASVspoof5.train.tsv, ASVspoof5.dev.track_1.tsv, ASVspoof5.eval.track_1.tsv.
 ASV5_COLUMNS = (
     "speaker", "utt", "gender", "codec", "codec_q", "codec_seed", "attack_tag", "attack",
     "key", "tmp",
@@ -372,8 +388,8 @@ def parse_asvspoof5(
 ) -> list[Utterance]:
     """Parse an ASVspoof 5 track-1 protocol (whitespace-separated despite ``.tsv``).
 
-    Columns: speaker, utt, gender, codec, codec_q, codec_seed, attack_tag, attack, key,
-    tmp; all but speaker, utt, attack and key are kept in ``meta``.
+    Columns: :data:`ASV5_COLUMNS`; all but speaker, utt, attack and key are kept in
+    ``meta``, so codec, codec_q, attack_tag (and gender) are conditions of the evaluation.
     """
     return _parse_table(protocol, audio_dir, ASV5_COLUMNS, problems)
 
@@ -392,6 +408,69 @@ def load_asvspoof5(
     audio_dir = next((d for d in dirs if d.is_dir()), dirs[0])
     _require(audio_dir, f"ASVspoof 5 {split} audio directory", key, is_dir=True)
     return parse_asvspoof5(protocol, audio_dir, problems)
+
+
+# ---------------------------------------------------------------- In-the-Wild
+
+ITW_LABELS = {"bona-fide": BONAFIDE, "spoof": SPOOF}
+ITW_ATTACK = "unknown"  # the corpus does not say which system made a spoof
+
+
+def parse_in_the_wild(
+    meta: Path, audio_dir: Path, problems: list[Problem] | None = None
+) -> list[Utterance]:
+    """Parse In-the-Wild ``meta.csv``: header ``file,speaker,label``, label ``bona-fide`` or
+    ``spoof``, e.g. ``0.wav,Alec Guinness,spoof``. The utterance id is the file name; the
+    speaker (a public figure) is kept, as per-speaker results are a condition."""
+    found: list[Problem] = []
+    out: list[Utterance] = []
+    with open(meta, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        header = reader.fieldnames or []
+        if not {"file", "speaker", "label"} <= set(header):
+            raise ProtocolError(f"{meta}:1: header must be 'file,speaker,label', got {header}")
+        for number, row in enumerate(reader, start=2):
+            where = f"{meta}:{number}"
+            name, label = (row["file"] or "").strip(), (row["label"] or "").strip()
+            if not name:
+                found.append(Problem("malformed", where, f"empty file name in {row}"))
+                continue
+            if label not in ITW_LABELS:
+                found.append(
+                    Problem("unknown_key", where, f"label {label!r} is not 'bona-fide' or 'spoof'")
+                )
+                continue
+            bona = ITW_LABELS[label] == BONAFIDE
+            out.append(
+                Utterance(
+                    name,
+                    audio_dir / name,
+                    ITW_LABELS[label],
+                    speaker=(row["speaker"] or "").strip() or "-",
+                    attack="-" if bona else ITW_ATTACK,
+                )
+            )
+    return _settle(dedupe(out, meta, found), found, problems, meta)
+
+
+def load_in_the_wild(
+    root: Path, split: str, problems: list[Problem], key: str = "data.root"
+) -> list[Utterance]:
+    """In-the-Wild: ``root`` (or ``root/release_in_the_wild``) holds meta.csv and the wavs."""
+    if split != "test":
+        raise SplitUnavailableError(
+            f"In-the-Wild is an evaluation-only corpus (split 'test'), it has no {split!r} "
+            "split: train on another corpus (e.g. data=asvspoof2019_la), then score with "
+            "python eval.py ckpt=... data=in_the_wild data.root=...; or keep data=in_the_wild "
+            "and set data.train_corpus=asvspoof2019_la data.train_root=/path/to/LA19"
+        )
+    if not root.is_dir():
+        raise MissingDataError("In-the-Wild root", root, key)
+    base = next(
+        (b for b in (root, root / "release_in_the_wild") if (b / "meta.csv").is_file()), root
+    )
+    meta = _require(base / "meta.csv", "In-the-Wild meta.csv", key)
+    return parse_in_the_wild(meta, base, problems)
 
 
 # ---------------------------------------------------------------- HAD
@@ -599,9 +678,15 @@ CORPORA: dict[str, Loader] = {
     "asvspoof2021_df": _asvspoof2021_loader("DF"),
     "asvspoof2021_pa": _asvspoof2021_loader("PA"),
     "asvspoof5": load_asvspoof5,
+    "in_the_wild": load_in_the_wild,
     "had": load_had,
     "folder": load_folder,
 }
+
+
+# Metadata columns always reported as conditions by eval.py (conditions=auto), even where
+# the generic rule (2 to 64 distinct values, not an identity column) would leave them out.
+CORPUS_CONDITIONS: dict[str, tuple[str, ...]] = {"in_the_wild": ("speaker",)}
 
 
 def load_split(
@@ -634,12 +719,14 @@ __all__ = [
     "ASV5_COLUMNS",
     "BONAFIDE",
     "CORPORA",
+    "CORPUS_CONDITIONS",
     "SPLITS",
     "SPOOF",
     "UNKNOWN",
     "MissingDataError",
     "Problem",
     "ProtocolError",
+    "SplitUnavailableError",
     "Utterance",
     "asvspoof2019_paths",
     "dedupe",
@@ -649,11 +736,13 @@ __all__ = [
     "load_asvspoof5",
     "load_folder",
     "load_had",
+    "load_in_the_wild",
     "load_split",
     "parse_asvspoof2019",
     "parse_asvspoof2021",
     "parse_asvspoof5",
     "parse_had",
+    "parse_in_the_wild",
     "parse_label_csv",
     "parse_segments",
     "scan_audio",

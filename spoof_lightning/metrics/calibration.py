@@ -12,13 +12,17 @@ Notation: ``P`` is the prior of bona fide used to weight the calibration objecti
 * ``Cllr = (mean_bona softplus(-llr) + mean_spoof softplus(llr)) / (2 ln 2)`` bits
   (0 = perfect, 1 = uninformative LLR 0); ``minCllr`` is the Cllr after the optimal
   monotonic recalibration, found with pool-adjacent-violators (PAV) on the scores.
+  Evaluated as the ASVspoof 5 evaluation package does, ``log1p(exp(.))``: a bona fide
+  LLR below about -709 (or a spoof LLR above 709) overflows to a Cllr of ``inf``, as there.
 * Detection cost as ASVspoof 5 (evaluation plan, Track 1; ``Pspoof = 0.05``,
   ``Cmiss = 1``, ``Cfa = 10``)::
 
       DCF(t) = (Cmiss (1 - Pspoof) Pmiss(t) + Cfa Pspoof Pfa(t))
                / min(Cmiss (1 - Pspoof), Cfa Pspoof)
 
-  ``minDCF`` minimises over the thresholds of the exact DET curve; ``actDCF`` applies
+  ``minDCF`` minimises over the thresholds of the exact DET curve (the first minimum; the
+  spoof prior is formed as ``1 - (1 - Pspoof)``, which is 0.050000000000000044 for 0.05, as in
+  the ASVspoof 5 evaluation package, so the values agree to the last bit); ``actDCF`` applies
   the Bayes threshold for LLRs, ``t = -log(beta)``, ``beta = Cmiss (1 - Pspoof) / (Cfa
   Pspoof)``, with ``Pmiss = P(llr < t | bona fide)`` and ``Pfa = P(llr >= t | spoof)``.
 """
@@ -27,8 +31,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.optimize import minimize
-from scipy.special import expit, logit
 
 from spoof_lightning.metrics.eer import check_scores, compute_det_curve
 
@@ -38,8 +40,11 @@ def _softplus(z: np.ndarray) -> np.ndarray:
 
 
 def _cllr(bona: np.ndarray, spoof: np.ndarray) -> float:
-    # +inf bona fide / -inf spoof LLRs (pure PAV blocks) cost exactly 0
-    return float((_softplus(-bona).mean() + _softplus(spoof).mean()) / (2 * np.log(2)))
+    # the official log1p(exp(.)) form; +inf bona fide / -inf spoof LLRs (pure PAV blocks)
+    # cost exactly 0, an overflow gives inf
+    with np.errstate(over="ignore"):
+        costs = np.log1p(np.exp(-bona)).mean() + np.log1p(np.exp(spoof)).mean()
+    return float(0.5 * costs / np.log(2))
 
 
 def cllr(bonafide_llr: ArrayLike, spoof_llr: ArrayLike) -> float:
@@ -64,6 +69,8 @@ def _pav(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 def min_cllr(bonafide_scores: ArrayLike, spoof_scores: ArrayLike) -> float:
     """Cllr after the optimal monotonic score-to-LLR map (PAV; tied scores share one LLR)."""
+    from scipy.special import logit
+
     bona = check_scores(bonafide_scores, "bona fide")
     spoof = check_scores(spoof_scores, "spoof")
     scores = np.concatenate([bona, spoof])
@@ -90,6 +97,9 @@ class LogisticCalibration:
         cls, bonafide_scores: ArrayLike, spoof_scores: ArrayLike, prior: float = 0.5
     ) -> "LogisticCalibration":
         """Fit on labelled (dev) scores; ``prior`` is the bona fide prior of the objective."""
+        from scipy.optimize import minimize
+        from scipy.special import expit, logit
+
         if not 0 < prior < 1:
             raise ValueError(f"calibration prior must be in (0, 1), got {prior}")
         bona = check_scores(bonafide_scores, "bona fide")
@@ -133,12 +143,15 @@ def min_dcf(
     c_miss: float = 1.0,
     c_fa: float = 10.0,
 ) -> tuple[float, float]:
-    """Normalised minimum DCF (ASVspoof 5) and the threshold reaching it."""
-    w_miss, w_fa, norm = _dcf_weights(p_spoof, c_miss, c_fa)
+    """Normalised minimum DCF (ASVspoof 5) and the threshold reaching it (the first minimum)."""
+    _dcf_weights(p_spoof, c_miss, c_fa)
     frr, far, thresholds = compute_det_curve(bonafide_scores, spoof_scores)
-    costs = (w_miss * frr + w_fa * far) / norm
+    p_bona = 1 - p_spoof
+    p_spoof_used = 1 - p_bona  # 0.050000000000000044 for 0.05, as the official code has it
+    costs = c_miss * frr * p_bona + c_fa * far * p_spoof_used
     index = int(np.argmin(costs))
-    return float(costs[index]), float(thresholds[index])
+    norm = min(c_miss * p_bona, c_fa * p_spoof_used)
+    return float(costs[index] / norm), float(thresholds[index])
 
 
 def act_dcf(

@@ -6,6 +6,12 @@ and spoof trials of that condition only — unless every bona fide trial has the
 placeholder ``-`` in that column (a spoof-only factor such as the DF ``vocoder``), in
 which case all bona fide trials are used, as the 2021 package does for such factors.
 EERs are fractions in [0, 1]; the table prints percentages.
+
+Metric sets: ``eer`` (every corpus) gives the EER and its threshold for each entry;
+``asvspoof5`` adds the ASVspoof 5 Track 1 metrics of
+:func:`~spoof_lightning.metrics.asvspoof5.cm_metrics` (minDCF, actDCF, Cllr; the EER is the
+same function) to each entry, pooled, per attack and per condition, as the official
+package's ``evaluation_full.py`` tabulates them.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -14,11 +20,14 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
+from spoof_lightning.metrics.asvspoof5 import cm_metrics
 from spoof_lightning.metrics.eer import compute_eer
 from spoof_lightning.metrics.scores import asv_scores_from_rows
 from spoof_lightning.metrics.tdcf import AsvScores, min_tdcf_2019, min_tdcf_2021
 
 PLACEHOLDER = "-"
+METRIC_SETS = ("eer", "asvspoof5")
+DCF_KEYS = ("min_dcf", "act_dcf", "cllr")
 
 
 def _tdcf(bonafide: np.ndarray, spoof: np.ndarray, asv: AsvScores, form: str) -> dict[str, float]:
@@ -32,12 +41,14 @@ def _tdcf(bonafide: np.ndarray, spoof: np.ndarray, asv: AsvScores, form: str) ->
     }
 
 
-def _eer_entry(bonafide: np.ndarray, spoof: np.ndarray) -> dict[str, Any]:
+def _eer_entry(bonafide: np.ndarray, spoof: np.ndarray, metric_set: str = "eer") -> dict[str, Any]:
     entry: dict[str, Any] = {"n_bonafide": int(bonafide.size), "n_spoof": int(spoof.size)}
-    if bonafide.size and spoof.size:
-        entry["eer"], entry["eer_threshold"] = compute_eer(bonafide, spoof)
-    else:
-        entry["eer"] = entry["eer_threshold"] = None  # undefined: a class is empty
+    if not (bonafide.size and spoof.size):  # undefined: a class is empty
+        keys = ("eer", "eer_threshold", *(DCF_KEYS if metric_set == "asvspoof5" else ()))
+        return entry | dict.fromkeys(keys)
+    if metric_set == "asvspoof5":
+        return entry | cm_metrics(bonafide, spoof)
+    entry["eer"], entry["eer_threshold"] = compute_eer(bonafide, spoof)
     return entry
 
 
@@ -59,8 +70,10 @@ def evaluate(
     asv: AsvScores | None = None,
     tdcf: Literal["2019", "2021"] = "2019",
     asv_by_condition: Mapping[str, Mapping[str, AsvScores]] | None = None,
+    metric_set: str = "eer",
 ) -> dict[str, Any]:
-    """Pooled, per-attack and per-condition EER, and min t-DCF when ASV scores are given.
+    """Pooled, per-attack and per-condition EER (plus the ``metric_set`` metrics), and min
+    t-DCF when ASV scores are given.
 
     ``labels``: 1 bona fide, 0 spoof (one per score); ``attacks``: attack id per trial
     (``-`` for bona fide); ``conditions``: column name -> one value per trial. ``tdcf``
@@ -69,6 +82,8 @@ def evaluate(
     ``asv_by_condition[column][value]`` holds that condition's ASV scores (the 2021
     package recomputes the ASV operating point per condition).
     """
+    if metric_set not in METRIC_SETS:
+        raise ValueError(f"metric set must be one of {METRIC_SETS}, got {metric_set!r}")
     scores = np.asarray(scores, dtype=np.float64).ravel()
     labels = np.asarray(labels).ravel()
     attack_ids = np.asarray(attacks, dtype=str)
@@ -86,14 +101,14 @@ def evaluate(
         empty = "bona fide" if bonafide.size == 0 else "spoof"
         raise ValueError(f"the {empty} class is empty: nothing to evaluate")
 
-    result: dict[str, Any] = _eer_entry(bonafide, scores[~is_bona])
+    result: dict[str, Any] = _eer_entry(bonafide, scores[~is_bona], metric_set)
     if asv is not None:
         result |= _tdcf(bonafide, scores[~is_bona], asv, tdcf) | {"tdcf_form": tdcf}
 
     result["attacks"] = {}
     for attack in sorted(set(attack_ids[~is_bona])):
         spoof = scores[~is_bona & (attack_ids == attack)]
-        entry = _eer_entry(bonafide, spoof)
+        entry = _eer_entry(bonafide, spoof, metric_set)
         if asv is not None and attack in asv.spoof_attacks:
             _breakdown_tdcf(entry, bonafide, spoof, asv.for_attack(attack), tdcf)
         result["attacks"][attack] = entry
@@ -111,7 +126,7 @@ def evaluate(
         for value in sorted(set(values[~is_bona] if spoof_only else values)):
             bona_here = bonafide if spoof_only else scores[is_bona & (values == value)]
             spoof_here = scores[~is_bona & (values == value)]
-            table[value] = _eer_entry(bona_here, spoof_here)
+            table[value] = _eer_entry(bona_here, spoof_here, metric_set)
             if value in condition_asv:
                 _breakdown_tdcf(table[value], bona_here, spoof_here, condition_asv[value], tdcf)
         result["conditions"][column] = table
@@ -123,6 +138,7 @@ def evaluate_rows(
     condition_columns: Sequence[str] = (),
     asv: AsvScores | Sequence[Mapping[str, Any]] | None = None,
     tdcf: Literal["2019", "2021"] = "2019",
+    metric_set: str = "eer",
 ) -> dict[str, Any]:
     """:func:`evaluate` on rows with ``score``, ``label``, ``attack`` (as ``join_scores`` gives).
 
@@ -153,6 +169,7 @@ def evaluate_rows(
         asv=asv,
         tdcf=tdcf,
         asv_by_condition=asv_by_condition,
+        metric_set=metric_set,
     )
 
 
@@ -166,37 +183,64 @@ def _tdcf_cell(entry: Mapping[str, Any]) -> str:
     return f"{'n/a':>9}" if entry["min_tdcf"] is None else f"{entry['min_tdcf']:9.4f}"
 
 
-def format_report(result: Mapping[str, Any]) -> str:
-    """Plain-text tables: pooled line, then per attack, then per condition."""
+def _dcf_cells(entry: Mapping[str, Any]) -> str:
+    if "min_dcf" not in entry:
+        return ""
+    return "".join(
+        f"{'n/a':>9}" if entry[key] is None else f"{entry[key]:9.4f}" for key in DCF_KEYS
+    )
+
+
+def _extra_header(entries: Iterable[Mapping[str, Any]]) -> str:
+    entries = list(entries)
+    header = "".join(f"{name:>9}" for name in ("minDCF", "actDCF", "Cllr"))
+    with_dcf = any("min_dcf" in entry for entry in entries)
+    with_tdcf = any("min_tdcf" in entry for entry in entries)
+    return (header if with_dcf else "") + (f"{'t-DCF':>9}" if with_tdcf else "")
+
+
+def _pooled_lines(result: Mapping[str, Any]) -> list[str]:
+    line = f"pooled   EER {_percent(result['eer'])} %"
+    ci = result.get("eer_ci")
+    if ci:
+        line += f" [{100 * ci['level']:g}% CI {100 * ci['low']:.3f}-{100 * ci['high']:.3f}]"
     lines = [
-        f"pooled   EER {_percent(result['eer'])} %  threshold {result['eer_threshold']:.6g}"
+        line + f"  threshold {result['eer_threshold']:.6g}"
         f"  (bona fide {result['n_bonafide']}, spoof {result['n_spoof']})"
     ]
+    if "min_dcf" in result:
+        lines.append(
+            f"         minDCF {result['min_dcf']:.4f}  actDCF {result['act_dcf']:.4f}"
+            f"  Cllr {result['cllr']:.4f} bits  (ASVspoof 5 Track 1 costs)"
+        )
     if "min_tdcf" in result:
         lines.append(
             f"         min t-DCF ({result['tdcf_form']}) {result['min_tdcf']:.4f}"
             f"  ASV EER {_percent(result['eer_asv'])} %"
         )
+    return lines
+
+
+def format_report(result: Mapping[str, Any]) -> str:
+    """Plain-text tables: pooled line, then per attack, then per condition."""
+    lines = _pooled_lines(result)
     if result.get("attacks"):
-        with_tdcf = any("min_tdcf" in entry for entry in result["attacks"].values())
-        lines += [
-            "",
-            f"{'attack':<12}{'n_spoof':>8}{'EER %':>9}" + (f"{'t-DCF':>9}" if with_tdcf else ""),
-        ]
+        extra = _extra_header(result["attacks"].values())
+        lines += ["", f"{'attack':<12}{'n_spoof':>8}{'EER %':>9}" + extra]
         for attack, entry in result["attacks"].items():
             lines.append(
-                f"{attack:<12}{entry['n_spoof']:>8}{_percent(entry['eer']):>9}{_tdcf_cell(entry)}"
+                f"{attack:<12}{entry['n_spoof']:>8}{_percent(entry['eer']):>9}"
+                f"{_dcf_cells(entry)}{_tdcf_cell(entry)}"
             )
     for column, table in result.get("conditions", {}).items():
-        with_tdcf = any("min_tdcf" in entry for entry in table.values())
-        header = f"{column:<12}{'n_bona':>8}{'n_spoof':>8}{'EER %':>9}"
-        lines += ["", header + (f"{'t-DCF':>9}" if with_tdcf else "")]
+        extra = _extra_header(table.values())
+        lines += ["", f"{column:<12}{'n_bona':>8}{'n_spoof':>8}{'EER %':>9}" + extra]
         for value, entry in table.items():
             lines.append(
                 f"{value:<12}{entry['n_bonafide']:>8}{entry['n_spoof']:>8}"
-                f"{_percent(entry['eer']):>9}{_tdcf_cell(entry)}"
+                f"{_percent(entry['eer']):>9}{_dcf_cells(entry)}{_tdcf_cell(entry)}"
             )
     return "\n".join(lines)
 
 
-__all__ = ["evaluate", "evaluate_rows", "format_report"]
+__all__ = ["METRIC_SETS", "evaluate", "evaluate_rows", "format_report"]

@@ -351,6 +351,9 @@ def _energy_checkpoint(path: Path, data: dict[str, Any] | None = None) -> Path:
         ("tdcf=2020", "tdcf must be 2019 or 2021, got 2020"),
         ("sample_rate=8000", r"sample_rate=8000, but .*energy\.ckpt was trained at 16000 Hz"),
         ("threshold=nan", "threshold=nan is not a finite number"),
+        ("bootstrap.n_resamples=-1", "bootstrap.n_resamples must be an integer >= 0"),
+        ("bootstrap.level=95", r"bootstrap.level must be in \(0, 1\), got 95"),
+        ("metrics=mindcf", "metrics must be auto or one of"),
     ],
 )
 def test_bad_eval_settings_are_refused_by_key(tmp_path: Path, override: str, error: str):

@@ -10,7 +10,7 @@ import soundfile as sf
 
 from spoof_lightning.data.audio import AudioError
 from spoof_lightning.data.datamodule import AntiSpoofDataModule
-from spoof_lightning.data.fixtures import make_asvspoof2019, synth, write_audio
+from spoof_lightning.data.fixtures import make_asvspoof5, make_asvspoof2019, synth, write_audio
 from spoof_lightning.data.preflight import DataError, check_split
 from spoof_lightning.data.protocols import load_split
 
@@ -137,3 +137,15 @@ def test_wrong_rate_and_stereo_files_are_converted(tmp_path):
     batch = next(iter(dm.test_dataloader()))
     assert batch["length"].tolist() == [8000, 8000]
     assert batch["waveform"].shape == (2, 8000)
+
+
+def test_preflight_logs_bona_fide_and_spoof_counts_per_split(tmp_path, caplog):
+    make_asvspoof5(tmp_path, {"train": (2, 3), "dev": (1, 2), "eval": (3, 5)})
+    dm = AntiSpoofDataModule(corpus="asvspoof5", root=str(tmp_path), train_crop=CROP,
+                             eval_crop=CROP, batch_size=2)  # fmt: skip
+    with caplog.at_level(logging.INFO):
+        dm.setup("fit")
+        dm.setup("test")
+    assert "train: 5 usable of 5 entries: 2 bona fide, 3 spoof (no problems)" in caplog.text
+    assert "val: 3 usable of 3 entries: 1 bona fide, 2 spoof (no problems)" in caplog.text
+    assert "test: 8 usable of 8 entries: 3 bona fide, 5 spoof (no problems)" in caplog.text

@@ -15,12 +15,16 @@ from spoof_lightning.data.fixtures import (
 from spoof_lightning.data.protocols import (
     MissingDataError,
     ProtocolError,
+    SplitUnavailableError,
     load_split,
+    parse_asvspoof5,
     parse_asvspoof2019,
     parse_asvspoof2021,
     parse_had,
+    parse_in_the_wild,
     parse_segments,
 )
+from tests.corpora import ITW_SPEAKERS, make_in_the_wild
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -237,3 +241,57 @@ def test_asvspoof5_layout(tmp_path):
     (tmp_path / "ASVspoof5_protocols" / "ASVspoof5.dev.track_1.tsv").write_text("D_0001 D_1 F\n")
     with pytest.raises(ProtocolError, match=r"track_1\.tsv:1: malformed: expected 10 fields"):
         load_split("asvspoof5", tmp_path, "val")
+
+
+def test_asvspoof5_released_columns_are_conditions(tmp_path):
+    # lines as in the released ASVspoof5.eval.track_1.tsv / dev.track_1.tsv
+    protocol = write(
+        tmp_path,
+        "E_1607 E_0009538969 M C05 2 E_0009486171 AC1 A26 spoof -\n"
+        "E_0002 E_0000000001 F - - - - bonafide bonafide -\n",
+    )
+    spoof, bona = parse_asvspoof5(protocol, tmp_path)
+    assert (spoof.utt_id, spoof.speaker, spoof.attack, spoof.label) == (
+        "E_0009538969",
+        "E_1607",
+        "A26",
+        0,
+    )
+    assert spoof.meta == {"gender": "M", "codec": "C05", "codec_q": "2",
+                          "codec_seed": "E_0009486171", "attack_tag": "AC1",
+                          "tmp": "-"}  # fmt: skip
+    assert (bona.attack, bona.label, bona.meta["codec"]) == ("-", 1, "-")
+    make_asvspoof5(tmp_path / "c", {"eval": (2, 6)})
+    codecs = {u.meta["codec"] for u in load_split("asvspoof5", tmp_path / "c", "test")}
+    assert codecs == {"-", "C01", "C05", "C08"}
+
+
+@pytest.mark.parametrize("release_folder", [True, False])
+def test_in_the_wild_meta_csv(tmp_path, release_folder):
+    base = make_in_the_wild(tmp_path, per_speaker=(2, 1), release_folder=release_folder)
+    test = load_split("in_the_wild", tmp_path, "test")
+    assert len(test) == 9 and all(u.path.is_file() and u.path.parent == base for u in test)
+    assert [(u.utt_id, u.label, u.speaker, u.attack) for u in test[:3]] == [
+        ("0.wav", 1, "Alec Guinness", "-"),
+        ("1.wav", 1, "Alec Guinness", "-"),
+        ("2.wav", 0, "Alec Guinness", "unknown"),
+    ]
+    assert {u.speaker for u in test} == set(ITW_SPEAKERS)
+    for split in ("train", "val"):
+        with pytest.raises(SplitUnavailableError, match="In-the-Wild is an evaluation-only"):
+            load_split("in_the_wild", tmp_path, split)
+
+
+def test_in_the_wild_bad_rows_and_header(tmp_path):
+    meta = tmp_path / "meta.csv"
+    meta.write_text("file,speaker,label\n0.wav,A B,bona-fide\n1.wav,A B,fake\n0.wav,A B,spoof\n")
+    problems: list = []
+    out = parse_in_the_wild(meta, tmp_path, problems)
+    assert [u.utt_id for u in out] == ["0.wav"]
+    assert sorted(p.kind for p in problems) == ["duplicate_id", "unknown_key"]
+    assert "meta.csv:3" in str(problems[0]) or "meta.csv:3" in str(problems[1])
+    meta.write_text("path,label\n0.wav,spoof\n")
+    with pytest.raises(ProtocolError, match=r"meta\.csv:1: header must be 'file,speaker,label'"):
+        parse_in_the_wild(meta, tmp_path)
+    with pytest.raises(MissingDataError, match="In-the-Wild meta.csv not found"):
+        load_split("in_the_wild", tmp_path / "..", "test")
