@@ -350,7 +350,8 @@ def _energy_checkpoint(path: Path, data: dict[str, Any] | None = None) -> Path:
         ("split=train", r"split must be one of \('test', 'val'\), got 'train'"),
         ("tdcf=2020", "tdcf must be 2019 or 2021, got 2020"),
         ("sample_rate=8000", r"sample_rate=8000, but .*energy\.ckpt was trained at 16000 Hz"),
-        ("threshold=nan", "threshold=nan is not a finite number"),
+        ("threshold=nan", r"threshold must be a finite number .* or null, got nan"),
+        ("threshold=abc", r"threshold must be a finite number .* or null, got 'abc'"),
     ],
 )
 def test_bad_eval_settings_are_refused_by_key(tmp_path: Path, override: str, error: str):
