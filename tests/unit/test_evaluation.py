@@ -330,6 +330,14 @@ def test_had_eval_end_to_end(tmp_path: Path, frame_head: bool):
     by_id = dict(zip(frames["utt_ids"], lengths, strict=True))
     assert by_id["HAD_test_fake_00000005"] == 55  # one score per 20 ms frame
 
+    # A crop longer than every file: repeat-padding copies the (fake) audio, but its frames
+    # are no trials; the frame scores and the localisation results are those of the audio.
+    padded = evaluate(eval_config(*common, "data=had", *data, "data.eval_crop=32000"))
+    assert padded["metrics"]["localization"] == located
+    frames_padded = np.load(padded["files"]["frames"])
+    np.testing.assert_array_equal(frames_padded["offsets"], frames["offsets"])
+    np.testing.assert_array_equal(frames_padded["scores"], frames["scores"])
+
 
 def _energy_checkpoint(path: Path, data: dict[str, Any] | None = None) -> Path:
     config: dict[str, Any] = {"sample_rate": 16000} | ({"data": data} if data else {})

@@ -136,3 +136,52 @@ def test_wrong_rate_and_stereo_files_are_converted(tmp_path):
     batch = next(iter(dm.test_dataloader()))
     assert batch["length"].tolist() == [8000, 8000]
     assert batch["waveform"].shape == (2, 8000)
+
+
+def faulty_folder(root: Path) -> dict[str, str]:
+    """Readable files and files cut short or holding NaN / inf; returns bad name -> kind."""
+    x = synth(16000, seed=5)
+    write_audio(root / "good.flac", x)
+    write_audio(root / "good.wav", x)
+    sf.write(root / "float.wav", x, 16000, subtype="FLOAT")
+    for name in ("cut.wav", "cut.flac", "cut_end.flac"):
+        data = write_audio(root / name, x).read_bytes()
+        (root / name).write_bytes(data[: len(data) // 2] if "end" not in name else data[:-100])
+    y = x.copy()
+    y[8000] = np.nan
+    sf.write(root / "nan.wav", y, 16000, subtype="FLOAT")
+    y[8000] = np.inf
+    sf.write(root / "inf.wav", y.astype(np.float64), 16000, subtype="DOUBLE")
+    return {
+        "cut.wav": "truncated",
+        "cut.flac": "truncated",
+        "cut_end.flac": "truncated",
+        "nan.wav": "non_finite",
+        "inf.wav": "non_finite",
+    }
+
+
+@pytest.mark.parametrize("level", ["header", "decode"])
+def test_truncated_and_non_finite_audio_are_problems(tmp_path, level):
+    bad = faulty_folder(tmp_path)
+    entries = load_split("folder", tmp_path, "test", problems=[])
+    found = {p.utt_id: p.kind for p in check_split("test", entries, level=level).problems}
+    assert found.keys() == bad.keys()
+    if level == "header":  # a decode reports the FLACs as undecodable
+        assert found == bad
+
+
+def test_strict_lists_bad_audio_and_skip_leaves_it_out_and_records_it(tmp_path):
+    bad = faulty_folder(tmp_path / "audio")
+    folder = {"corpus": "folder", "root": str(tmp_path / "audio"), "eval_crop": None}
+    strict = AntiSpoofDataModule(**folder, report_dir=str(tmp_path / "strict"))
+    with pytest.raises(DataError) as error:
+        strict.setup("test")
+    assert all(name in str(error.value) for name in bad)
+    skip = AntiSpoofDataModule(**folder, on_error="skip", report_dir=str(tmp_path / "skip"))
+    skip.setup("test")
+    kept = {u.utt_id for u in skip.utterances("test")}
+    assert kept == {"good.flac", "good.wav", "float.wav"}
+    rows = read_csv(tmp_path / "skip" / "data_problems.csv")
+    assert {r["utt_id"]: r["kind"] for r in rows} == bad
+    assert [len(b["utt_id"]) for b in skip.test_dataloader()] == [3]  # nothing fails later
