@@ -2,6 +2,7 @@
 data module that feeds them waveforms they accept."""
 
 import inspect
+import itertools
 from collections.abc import Mapping
 from typing import Any
 
@@ -80,7 +81,8 @@ def min_input_samples(frontend: nn.Module, model: nn.Module, limit: int = PROBE_
     modes = [(m, m.training) for m in (frontend, model)]
     threads = torch.get_num_threads()
     generator = torch.Generator().manual_seed(0)
-    device = next((p.device for p in frontend.parameters()), torch.device("cpu"))
+    tensors = itertools.chain(model.parameters(), frontend.parameters(), frontend.buffers())
+    device = next((t.device for t in tensors), torch.device("cpu"))
     last_error: Exception | None = None
 
     def works(n: int) -> bool:

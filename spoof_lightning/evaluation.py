@@ -485,7 +485,7 @@ def data_config(cfg: DictConfig, loaded: LoadedModel) -> dict[str, Any]:
         elif stored is not None and key in stored:
             merged[key], sources[key] = stored[key], "checkpoint"
         else:
-            sources[key] = f"data={merged.get('corpus')}" if named else "checkpoint"
+            sources[key] = f"data={merged.get('corpus')}" if named else "default"
     if merged.get("sample_rate") != loaded.sample_rate:
         raise ConfigError(
             f"data.sample_rate={merged.get('sample_rate')}, but {loaded.path} was trained at "
