@@ -8,12 +8,14 @@ average EER and forgetting to ``logs/runs/<run_name>/continual.{json,md}``.
 import hydra
 from omegaconf import DictConfig
 
+from spoof_lightning.cli import user_errors_reported
 from spoof_lightning.lit.continual import format_markdown, run_continual
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="continual")
 def main(cfg: DictConfig) -> float:
-    results = run_continual(cfg)
+    with user_errors_reported():
+        results = run_continual(cfg)
     print(format_markdown(results))
     print(f"run directory {results['run_dir']}")
     # What a sweeper minimises: the average EER of DFWF after the last experience.

@@ -37,11 +37,10 @@ from typing import Any
 import lightning as L
 import numpy as np
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import Tensor
 
-from spoof_lightning.build import ConfigError
+from spoof_lightning.build import ConfigError, instantiate_data, min_input_samples
 from spoof_lightning.checkpoint import (
     PARTS,
     Countermeasure,
@@ -49,12 +48,18 @@ from spoof_lightning.checkpoint import (
     check_request,
     load_countermeasure,
 )
+from spoof_lightning.config_checks import (
+    check_crops,
+    check_eval_config,
+    data_problems,
+    raise_problems,
+)
 from spoof_lightning.contracts import BONAFIDE, SPOOF, ModelOutput, scores_from_logits
 from spoof_lightning.data.dataset import utterance_groups
 from spoof_lightning.data.protocols import CORPUS_CONDITIONS
 from spoof_lightning.metrics import localization
 from spoof_lightning.metrics.bootstrap import eer_confidence_interval
-from spoof_lightning.metrics.report import METRIC_SETS, evaluate_rows
+from spoof_lightning.metrics.report import evaluate_rows
 from spoof_lightning.metrics.report import format_report as format_metrics
 from spoof_lightning.metrics.sasv import (
     format_sasv,
@@ -75,7 +80,6 @@ from spoof_lightning.metrics.tdcf import AsvScores
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("test", "val")
 STAGE = {"test": "test", "val": "validate"}
 # Protocol columns that are never conditions: identity, outcome, or per-file detail (the
 # ASVspoof 5 codec_seed names the source utterance of a coded file).
@@ -130,20 +134,29 @@ def frame_scores_of(output: ModelOutput) -> Tensor | None:
     return (frame_logits[..., BONAFIDE] - frame_logits[..., SPOOF]).float()
 
 
+def _labelled_frames(labels: np.ndarray) -> int:
+    """Frames up to the last labelled one (the rest is padding, -1)."""
+    return int(np.flatnonzero(labels != -1).max(initial=-1)) + 1
+
+
 def _aligned_labels(utt_id: str, n_frames: int, labels: Tensor) -> np.ndarray:
     """The first ``n_frames`` frame labels; the rest must be padding (-1)."""
     labels_np = labels.detach().cpu().numpy()
     if n_frames > labels_np.size or (labels_np[n_frames:] != -1).any():
-        labelled = int(np.flatnonzero(labels_np != -1).max(initial=-1)) + 1
         raise ValueError(
             f"{utt_id}: the model gives {n_frames} frame scores but the data has "
-            f"{labelled} labelled frames; frame_logits must be on the data.frame_hop grid"
+            f"{_labelled_frames(labels_np)} labelled frames; frame_logits must be on the "
+            "data.frame_hop grid"
         )
     return labels_np[:n_frames]
 
 
 def score_batch(net: Countermeasure, batch: Mapping[str, Any]) -> list[UttScore]:
-    """Score a collated batch (see :func:`utterance_groups`), with frame scores if any."""
+    """Score a collated batch (see :func:`utterance_groups`), with frame scores if any.
+
+    Frames of padding (label -1 after the last labelled frame: the crop's or the minimum
+    length's padding) are left out of the frame scores: they are no part of the audio.
+    """
     frame_labels = batch.get("frame_labels")
     results = []
     for indices, x in utterance_groups(batch):
@@ -157,6 +170,8 @@ def score_batch(net: Countermeasure, batch: Mapping[str, Any]) -> list[UttScore]
                 utt_frames = frames[j].cpu().double().numpy()
                 if frame_labels is not None:
                     labels = _aligned_labels(utt, utt_frames.size, frame_labels[i])
+                    audio = _labelled_frames(labels)
+                    utt_frames, labels = utt_frames[:audio], labels[:audio]
             results.append(UttScore(utt, scores[j], utt_frames, labels))
     return results
 
@@ -448,25 +463,64 @@ def _plain(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
 
 
+# Data keys that shape what the model sees: eval.py keeps the checkpoint's values.
+KEPT_DATA_KEYS = ("eval_crop", "pad", "sample_rate")
+
+
+def command_line_keys(cfg: DictConfig) -> set[str]:
+    """Config keys set on the command line (``data.eval_crop=null`` -> ``data.eval_crop``)."""
+    if HydraConfig.initialized():
+        overrides = list(HydraConfig.get().overrides.task)
+    else:  # composed by hand (tests, notebooks): compose(..., return_hydra_config=True)
+        overrides = list(OmegaConf.select(cfg, "hydra.overrides.task", default=None) or [])
+    return {str(o).split("=", 1)[0].lstrip("+~") for o in overrides}
+
+
 def data_config(cfg: DictConfig, loaded: LoadedModel) -> dict[str, Any]:
     """The data config to evaluate on: ``data=<name>`` (a full config), or the checkpoint's
-    with any ``+data.key=value`` overrides. Report files go to ``output_dir``; the sample
-    rate is the checkpoint's (files at other rates are resampled)."""
+    with any ``+data.key=value`` overrides. Report files go to ``output_dir``.
+
+    Whatever ``data=`` names, the crop, padding and sample rate are the checkpoint's
+    (:data:`KEPT_DATA_KEYS`; files at other rates are resampled), so that its scores are
+    those of train.py's own test, unless the command line sets them (``data.eval_crop=null``
+    scores whole files). The values used, and where they come from, are logged.
+    """
     given = cfg.get("data") or OmegaConf.create({})
-    fixed = {"sample_rate": loaded.sample_rate, "report_dir": str(cfg.output_dir), "augment": None}
-    if "_target_" in given:
+    fixed = {"report_dir": str(cfg.output_dir), "augment": None}
+    stored = loaded.config.get("data")
+    stored = stored if isinstance(stored, dict) and "_target_" in stored else None
+    named = "_target_" in given
+    if named:
         with open_dict(given):  # before resolving: report_dir interpolates Hydra's run dir
             given.merge_with(fixed)
         base: Any = OmegaConf.to_container(given, resolve=True)
         given = OmegaConf.create({})
+    elif stored is None:
+        raise ConfigError(f"{loaded.path} stores no data config: pass data=<name> data.root=<path>")
     else:
-        base = loaded.config.get("data")
-        if not isinstance(base, dict) or "_target_" not in base:
-            raise ConfigError(
-                f"{loaded.path} stores no data config: pass data=<name> data.root=<path>"
-            )
-    merged = OmegaConf.merge(base, given, fixed)
-    return OmegaConf.to_container(merged, resolve=True)
+        base = stored
+    merged = OmegaConf.to_container(OmegaConf.merge(base, given, fixed), resolve=True)
+    chosen = command_line_keys(cfg)
+    sources = {}
+    for key in KEPT_DATA_KEYS:
+        if f"data.{key}" in chosen:
+            sources[key] = "command line"
+        elif key == "sample_rate":
+            merged[key], sources[key] = loaded.sample_rate, "checkpoint"
+        elif stored is not None and key in stored:
+            merged[key], sources[key] = stored[key], "checkpoint"
+        else:
+            sources[key] = f"data={merged.get('corpus')}" if named else "default"
+    if merged.get("sample_rate") != loaded.sample_rate:
+        raise ConfigError(
+            f"data.sample_rate={merged.get('sample_rate')}, but {loaded.path} was trained at "
+            f"{loaded.sample_rate} Hz (audio at other rates is resampled; leave it unset)"
+        )
+    log.info(
+        "scoring input: %s",
+        ", ".join(f"{key}={merged.get(key)} ({sources[key]})" for key in KEPT_DATA_KEYS),
+    )
+    return merged
 
 
 def decision_threshold(loaded: LoadedModel, override: float | None) -> tuple[float | None, str]:
@@ -486,9 +540,7 @@ def metric_set_of(cfg: DictConfig, data: Mapping[str, Any]) -> str:
     requested = str(cfg.get("metrics") or "auto")
     if requested == "auto":
         return "asvspoof5" if data.get("corpus") == "asvspoof5" else "eer"
-    if requested not in METRIC_SETS:
-        raise ConfigError(f"metrics must be auto or one of {METRIC_SETS}, got {requested!r}")
-    return requested
+    return requested  # checked against METRIC_SETS by config_checks.check_eval_config
 
 
 def load_asv(cfg: DictConfig, data: Mapping[str, Any]) -> AsvScores | list[dict] | None:
@@ -551,18 +603,9 @@ def _scored_rows(
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Score ``cfg.split`` with ``cfg.ckpt`` and write the outputs to ``cfg.output_dir``."""
-    split = str(cfg.split)
-    if split not in SPLITS:
-        raise ConfigError(f"split must be one of {SPLITS}, got {split!r}")
-    tdcf = str(cfg.tdcf)
-    if tdcf not in ("2019", "2021"):
-        raise ConfigError(f"tdcf must be 2019 or 2021, got {cfg.tdcf!r}")
-    metric_set_of(cfg, {})  # a bad `metrics` value is refused before the checkpoint loads
+    check_eval_config(cfg)  # before the checkpoint is loaded or any data is read
+    split, tdcf = str(cfg.split), str(cfg.tdcf)
     bootstrap = _plain(cfg.get("bootstrap")) or {}
-    if not isinstance(bootstrap.get("n_resamples", 0), int) or bootstrap["n_resamples"] < 0:
-        raise ConfigError(f"bootstrap.n_resamples must be an integer >= 0, got {bootstrap}")
-    if bootstrap.get("n_resamples") and not 0 < float(bootstrap.get("level", 0.95)) < 1:
-        raise ConfigError(f"bootstrap.level must be in (0, 1), got {bootstrap['level']}")
     loaded = load_countermeasure(cfg.ckpt)
     if cfg.sample_rate is not None and int(cfg.sample_rate) != loaded.sample_rate:
         raise ConfigError(
@@ -576,9 +619,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             check_request(loaded, part, _plain(cfg[part]), choices.get(part))
     threshold, threshold_source = decision_threshold(loaded, cfg.threshold)
     data = data_config(cfg, loaded)
+    raise_problems(data_problems(data), "data")
+    min_samples = min_input_samples(loaded.net.frontend, loaded.net.model)
+    check_crops(data, min_samples, loaded.describe(), ["eval_crop"])
     asv, asv5 = load_asv(cfg, data), load_sasv(cfg, data)
     metric_set = metric_set_of(cfg, data)
-    datamodule = instantiate(data, _convert_="all")
+    datamodule = instantiate_data(data, min_samples)
     scored, rows, unscored = _scored_rows(loaded, datamodule, split, data, cfg)
     if threshold is not None:
         add_decisions(rows, threshold)

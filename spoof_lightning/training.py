@@ -21,9 +21,11 @@ from hydra.utils import instantiate
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from spoof_lightning.build import ConfigError
+from spoof_lightning.build import ConfigError, instantiate_data, min_input_samples
 from spoof_lightning.callbacks.config_in_checkpoint import ConfigInCheckpoint
 from spoof_lightning.callbacks.score_writer import ScoreWriter, score_metrics
+from spoof_lightning.checkpoint import describe
+from spoof_lightning.config_checks import check_crops, check_train_config
 from spoof_lightning.contracts import IncompatiblePairError
 from spoof_lightning.lit.detector import Detector
 from spoof_lightning.loggers import finish_wandb, log_images
@@ -206,6 +208,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     raises :class:`IncompatiblePairError` in a single run, but in a multirun job it is
     recorded and returned, so the sweep goes on with the other jobs.
     """
+    check_train_config(cfg)  # before anything is built, scanned or written
     L.seed_everything(cfg.seed, workers=True)
     run_dir = Path(cfg.paths.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -243,8 +246,10 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> dict[
     apply_micro_batches(cfg)
     trainer_kwargs, options = trainer_arguments(cfg)
     module = detector_from_config(cfg)  # refuses a bad front-end x model pair first
+    min_samples = min_input_samples(module.frontend, module.model)
+    check_crops(cfg.data, min_samples, describe(cfg.frontend, cfg.model, config_choices(cfg)))
     compile_model(module, options["compile"])
-    datamodule = instantiate(cfg.data, _convert_="all")
+    datamodule = instantiate_data(cfg.data, min_samples)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     callbacks = instantiate_group(cfg.get("callbacks"))
     callbacks.append(ConfigInCheckpoint(resolved))

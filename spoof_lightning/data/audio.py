@@ -19,6 +19,10 @@ from scipy.signal import resample_poly
 CropPolicy = Literal["first", "random"]
 PadPolicy = Literal["repeat", "zero"]
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
+# AudioError reasons that the preflight reports as their own kinds of problem.
+TRUNCATED = "truncated file (fewer samples than its header declares)"
+EMPTY = "empty audio (0 samples)"
+NON_FINITE = "audio contains NaN or infinite samples"
 
 
 class AudioError(RuntimeError):
@@ -67,12 +71,12 @@ def decode_audio(
     except Exception as err:  # libsndfile reports corrupt/truncated files in many ways
         raise AudioError(name, f"cannot decode audio ({type(err).__name__}: {err})") from err
     if short > 0 or (exact and 0 < len(data) < declared):
-        raise AudioError(name, "truncated file (fewer samples than its header declares)")
+        raise AudioError(name, TRUNCATED)
     if data.shape[0] == 0:
-        raise AudioError(name, "empty audio (0 samples)")
+        raise AudioError(name, EMPTY)
     x = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     if not np.isfinite(x).all():
-        raise AudioError(name, "audio contains NaN or infinite samples")
+        raise AudioError(name, NON_FINITE)
     if target_sr is not None and sr != target_sr:
         x = resample(x, sr, target_sr)
     return np.ascontiguousarray(x, dtype=np.float32)
@@ -98,13 +102,42 @@ def _riff_shortfall(source: str | Path | BinaryIO) -> int:
             fh.seek(0)
 
 
-def audio_info(path: str | Path) -> tuple[int, int]:
-    """``(frames, sample_rate)`` of a file from its header, without decoding it."""
+FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")  # the only sample formats that can hold NaN or inf
+
+
+def check_audio(path: str | Path) -> int:
+    """Frames of ``path`` after the checks of ``preflight=header``; raises :class:`AudioError`.
+
+    Cheaper than a decode, it still catches what would fail mid-epoch: an unreadable
+    header, a truncated file (a WAV whose ``data`` chunk runs past the end; for the other
+    formats with exact frame counts, e.g. FLAC, the last frame is read, which fails when
+    the end is missing) and non-finite samples (float WAV/AIFF files are decoded in
+    full: NaN and inf exist in no other sample format). MP3 and Ogg frame counts are
+    estimates, so their truncation is only found by a decode.
+    """
     try:
-        info = sf.info(str(path))
+        fh = sf.SoundFile(str(path))
     except Exception as err:
         raise AudioError(path, f"cannot read header ({type(err).__name__}: {err})") from err
-    return info.frames, info.samplerate
+    with fh:
+        frames, fmt = fh.frames, fh.format
+        try:
+            if frames > 0 and fh.subtype in FLOAT_SUBTYPES:
+                if not np.isfinite(fh.read(dtype="float32")).all():
+                    raise AudioError(path, NON_FINITE)
+            elif frames > 0 and fmt not in ("MPEG", "OGG"):
+                fh.seek(frames - 1)
+                if len(fh.read(1, dtype="float32")) != 1:
+                    raise AudioError(path, TRUNCATED)
+        except AudioError:
+            raise
+        except Exception as err:  # libsndfile reports a missing end in many ways
+            raise AudioError(path, f"{TRUNCATED}: {type(err).__name__}: {err}") from err
+    if fmt in ("WAV", "WAVEX", "RF64") and _riff_shortfall(path) > 0:
+        raise AudioError(path, TRUNCATED)
+    if frames == 0:
+        raise AudioError(path, EMPTY)
+    return frames
 
 
 def repeat_pad(x: np.ndarray, n: int) -> np.ndarray:
@@ -139,6 +172,28 @@ def random_crop(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     return x[..., start : start + n]
 
 
+def crop_to(
+    x: np.ndarray, n: int, policy: CropPolicy = "first", rng: np.random.Generator | None = None
+) -> np.ndarray:
+    """At most ``n`` samples of ``x`` along the last axis: the ``first`` or a ``random`` window."""
+    if policy == "random":
+        if rng is None:
+            raise ValueError("crop='random' needs an rng")
+        return random_crop(x, n, rng)
+    if policy == "first":
+        return first_n(x, n)
+    raise ValueError(f"unknown crop policy {policy!r}; choose 'first' or 'random'")
+
+
+def pad_to(x: np.ndarray, n: int, policy: PadPolicy = "repeat") -> np.ndarray:
+    """``x`` padded (``repeat`` or ``zero``) or cut to ``n`` samples along the last axis."""
+    if policy == "repeat":
+        return repeat_pad(x, n)
+    if policy == "zero":
+        return zero_pad(x, n)
+    raise ValueError(f"unknown pad policy {policy!r}; choose 'repeat' or 'zero'")
+
+
 def fix_length(
     x: np.ndarray,
     n: int,
@@ -150,19 +205,7 @@ def fix_length(
 
     Works on the last axis, so stacking a waveform with per-sample targets crops both alike.
     """
-    if crop == "random":
-        if rng is None:
-            raise ValueError("crop='random' needs an rng")
-        x = random_crop(x, n, rng)
-    elif crop == "first":
-        x = first_n(x, n)
-    else:
-        raise ValueError(f"unknown crop policy {crop!r}; choose 'first' or 'random'")
-    if pad == "repeat":
-        return repeat_pad(x, n)
-    if pad == "zero":
-        return zero_pad(x, n)
-    raise ValueError(f"unknown pad policy {pad!r}; choose 'repeat' or 'zero'")
+    return pad_to(crop_to(x, n, crop, rng), n, pad)
 
 
 __all__ = [
@@ -170,11 +213,13 @@ __all__ = [
     "AudioError",
     "CropPolicy",
     "PadPolicy",
-    "audio_info",
+    "check_audio",
+    "crop_to",
     "decode_audio",
     "first_n",
     "fix_length",
     "load_audio",
+    "pad_to",
     "random_crop",
     "repeat_pad",
     "resample",

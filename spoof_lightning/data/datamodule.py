@@ -60,6 +60,9 @@ class AntiSpoofDataModule(L.LightningDataModule):
         eval_crop: val/test excerpt length (first N + pad); None = full utterances,
             padded per batch with a ``length`` tensor.
         pad: ``repeat`` (AASIST) or ``zero`` padding of short utterances.
+        min_samples: the shortest waveform the front-end and model accept; without a
+            crop, shorter utterances are padded to it. train.py and eval.py set it (see
+            :func:`spoof_lightning.build.instantiate_data`).
         frame_hop: seconds per frame of the ``frame_labels`` targets (HAD localisation);
             None = no frame targets.
         batch_size / eval_batch_size: loader batch sizes (eval defaults to batch_size).
@@ -99,6 +102,7 @@ class AntiSpoofDataModule(L.LightningDataModule):
         train_crop: int = 64600,
         eval_crop: int | None = 64600,
         pad: PadPolicy = "repeat",
+        min_samples: int = 1,
         frame_hop: float | None = None,
         batch_size: int = 32,
         eval_batch_size: int | None = None,
@@ -130,7 +134,7 @@ class AntiSpoofDataModule(L.LightningDataModule):
         self.train_corpus, self.train_root = train_corpus, train_root
         self.train_corpus_options = dict(train_corpus_options or {})
         self.sample_rate, self.train_crop, self.eval_crop = sample_rate, train_crop, eval_crop
-        self.pad, self.frame_hop = pad, frame_hop
+        self.pad, self.min_samples, self.frame_hop = pad, min_samples, frame_hop
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers, self.pin_memory = num_workers, pin_memory
@@ -249,6 +253,7 @@ class AntiSpoofDataModule(L.LightningDataModule):
             augment=self.augment if train else None,
             pad=self.pad,
             frame_hop=self.frame_hop,
+            min_samples=self.min_samples,
         )
 
     def dataset(self, split: str) -> UtteranceDataset | StreamingDataset:

@@ -21,8 +21,16 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from spoof_lightning.data.audio import AudioError, PadPolicy, fix_length, load_audio
-from spoof_lightning.data.protocols import Utterance, parse_segments
+from spoof_lightning.data.audio import (
+    AudioError,
+    PadPolicy,
+    crop_to,
+    fix_length,
+    load_audio,
+    pad_to,
+    zero_pad,
+)
+from spoof_lightning.data.protocols import BONAFIDE, SPOOF, Utterance, parse_segments
 
 log = logging.getLogger(__name__)
 Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
@@ -85,9 +93,16 @@ class ItemTransform:
 
     ``train``: random crop + pad to ``crop`` samples, then ``augment(x, rng)``.
     Otherwise the first ``crop`` samples, padded, or the whole utterance when ``crop``
-    is None. With ``frame_hop`` (seconds) the item also holds ``frame_labels``
-    (1 genuine, 0 fake, -1 padding; HAD segments, else the utterance label), cropped
-    and padded with the waveform.
+    is None. ``min_samples`` is the shortest waveform the front-end and model accept
+    (train.py and eval.py probe it, see :func:`spoof_lightning.build.min_input_samples`):
+    without a crop, shorter utterances are padded to it; a crop may not be shorter.
+
+    With ``frame_hop`` (seconds) the item also holds ``frame_labels`` (1 genuine, 0 fake,
+    -1 padding; HAD segments, else the utterance label), cropped with the waveform.
+    Padding carries no target: its frames are -1 (ignored by losses and metrics), also
+    where repeat-padding copies the waveform. The label of an utterance with HAD segments
+    is that of the samples kept: a crop without a fake sample is bona fide, a crop with
+    any fake sample is spoofed.
     """
 
     sample_rate: int = 16000
@@ -96,33 +111,48 @@ class ItemTransform:
     augment: Augment | None = None
     pad: PadPolicy = "repeat"
     frame_hop: float | None = None
+    min_samples: int = 1
 
     def __post_init__(self) -> None:
         if self.crop is None and self.train:
             raise ValueError("training needs a fixed crop length (data.train_crop)")
+        if self.crop is not None and self.crop < self.min_samples:
+            raise ValueError(
+                f"a crop of {self.crop} samples is shorter than the {self.min_samples} samples "
+                "the front-end and model need"
+            )
 
     def __call__(self, utt: Utterance, x: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
+        segmented = bool(utt.meta.get("segments")) and utt.label in (BONAFIDE, SPOOF)
         targets = None
-        if self.frame_hop is not None:
-            x = np.stack([x, sample_targets(utt, len(x), self.sample_rate)])
+        if self.frame_hop is not None or segmented:
+            targets = sample_targets(utt, len(x), self.sample_rate)
         if self.crop is not None:
-            x = fix_length(x, self.crop, "random" if self.train else "first", self.pad, rng)
-        if self.frame_hop is not None:
-            x, targets = x[0], x[1]
+            policy = "random" if self.train else "first"
+            if targets is None:
+                x = crop_to(x, self.crop, policy, rng)
+            else:
+                x, targets = crop_to(np.stack([x, targets]), self.crop, policy, rng)
+        label = utt.label
+        if segmented:
+            label = SPOOF if (targets < 0).any() else BONAFIDE
+        length = self.crop if self.crop is not None else max(len(x), self.min_samples)
+        x = pad_to(x, length, self.pad)
         if self.augment is not None and self.train:
             x = np.asarray(self.augment(x, rng), dtype=np.float32)
-            if self.crop is not None and len(x) != self.crop:
-                x = fix_length(x, self.crop, "first", self.pad)
+            if len(x) != length:
+                x = fix_length(x, length, "first", self.pad)
         item: dict[str, Any] = {
             "waveform": torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
-            "label": utt.label,
+            "label": label,
             "utt_id": utt.utt_id,
             "speaker": utt.speaker,
             "attack": utt.attack,
         }
-        if targets is not None:
+        if self.frame_hop is not None:
             hop = max(1, round(self.frame_hop * self.sample_rate))
-            item["frame_labels"] = torch.from_numpy(frame_labels(targets, hop))
+            padded = zero_pad(targets, length)  # 0: no target
+            item["frame_labels"] = torch.from_numpy(frame_labels(padded, hop))
         return item
 
 

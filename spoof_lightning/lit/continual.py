@@ -39,14 +39,26 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
-from spoof_lightning.build import ConfigError, resolve_class
+from spoof_lightning.build import (
+    ConfigError,
+    instantiate_data,
+    min_input_samples,
+    resolve_class,
+)
 from spoof_lightning.callbacks.config_in_checkpoint import ConfigInCheckpoint
-from spoof_lightning.checkpoint import read_checkpoint
+from spoof_lightning.checkpoint import describe, read_checkpoint
+from spoof_lightning.config_checks import (
+    check_crops,
+    check_train_config,
+    data_problems,
+    raise_problems,
+)
 from spoof_lightning.data.datamodule import AntiSpoofDataModule
 from spoof_lightning.lit.detector import Detector
 from spoof_lightning.metrics.eer import compute_eer
 from spoof_lightning.training import (
     apply_micro_batches,
+    config_choices,
     detector_from_config,
     trainer_arguments,
 )
@@ -97,10 +109,13 @@ def experiences_from_config(cfg: DictConfig) -> list[Experience]:
 
 
 def fit_experience(
-    module: Detector, cfg: DictConfig, experience: Experience, out_dir: Path
+    module: Detector, cfg: DictConfig, experience: Experience, out_dir: Path, min_samples: int = 1
 ) -> str | None:
-    """Fit ``module`` on one experience and load its best checkpoint; returns its path."""
-    datamodule = instantiate(experience.data, _convert_="all")
+    """Fit ``module`` on one experience and load its best checkpoint; returns its path.
+
+    ``min_samples``: the shortest waveform the module accepts (see ``build.instantiate_data``).
+    """
+    datamodule = instantiate_data(experience.data, min_samples)
     checkpoint = ModelCheckpoint(
         dirpath=out_dir / "checkpoints",
         filename="best",
@@ -164,6 +179,7 @@ def _regime_config(cfg: DictConfig, overrides: Mapping[str, float]) -> DictConfi
 
 def run_continual(cfg: DictConfig) -> dict[str, Any]:
     """Train the experience sequence under DFWF (and fine-tuning); write and return results."""
+    check_train_config(cfg)  # before anything is built or read
     if not hasattr(resolve_class(cfg.loss, "loss"), "remember"):
         raise ConfigError(
             f"loss={cfg.loss._target_} has no old model to remember: the continual loop "
@@ -175,12 +191,21 @@ def run_continual(cfg: DictConfig) -> dict[str, Any]:
     experiences = experiences_from_config(cfg)
     run_dir = Path(cfg.paths.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    test_sets = [instantiate(e.data, _convert_="all") for e in experiences]
+    problems = [
+        p for e in experiences for p in data_problems(e.data, f"experiences.{e.name}.data.")
+    ]
+    raise_problems(problems, "experience")
 
     # Experience 1: no old model yet, hence the same for every regime: trained once.
     L.seed_everything(cfg.seed, workers=True)
     module = detector_from_config(cfg)
-    first = fit_experience(module, cfg, experiences[0], run_dir / experiences[0].dirname(0))
+    described = describe(cfg.frontend, cfg.model, config_choices(cfg))
+    min_samples = min_input_samples(module.frontend, module.model)
+    for e in experiences:
+        check_crops(e.data, min_samples, described, prefix=f"experiences.{e.name}.data.")
+    test_sets = [instantiate_data(e.data, min_samples) for e in experiences]
+    first_dir = run_dir / experiences[0].dirname(0)
+    first = fit_experience(module, cfg, experiences[0], first_dir, min_samples)
     first_row = [experience_eer(module, data, cfg) for data in test_sets]
     after_first = {k: v.detach().clone() for k, v in module.state_dict().items()}
 
@@ -197,7 +222,7 @@ def run_continual(cfg: DictConfig) -> dict[str, Any]:
         for index, experience in enumerate(experiences[1:], start=1):
             module.loss_fn.remember(module.frontend, module.model)
             out_dir = run_dir / regime / experience.dirname(index)
-            checkpoints.append(fit_experience(module, regime_cfg, experience, out_dir))
+            checkpoints.append(fit_experience(module, regime_cfg, experience, out_dir, min_samples))
             matrix.append([experience_eer(module, data, regime_cfg) for data in test_sets])
         loss = OmegaConf.to_container(regime_cfg.loss, resolve=True)
         results["regimes"][regime] = {

@@ -1,6 +1,7 @@
 """Run train.py / eval.py as a user would, with settings that keep runs to seconds."""
 
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -19,10 +20,10 @@ FAST = [
 ]
 
 
-def run_cli(script: str, *overrides: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run train.py / eval.py like a user would; fail with its output on a non-zero exit."""
+def _run(script: str, overrides: tuple[str, ...], timeout: int) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "disabled"}
-    proc = subprocess.run(
+    env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run(
         [sys.executable, str(REPO / script), *overrides],
         cwd=REPO,
         env=env,
@@ -30,8 +31,27 @@ def run_cli(script: str, *overrides: str, timeout: int = 300) -> subprocess.Comp
         text=True,
         timeout=timeout,
     )
+
+
+def run_cli(script: str, *overrides: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run train.py / eval.py like a user would; fail with its output on a non-zero exit."""
+    proc = _run(script, overrides, timeout)
     if proc.returncode != 0:
         pytest.fail(
             f"{script} {' '.join(overrides)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
         )
     return proc
+
+
+def run_cli_user_error(script: str, *overrides: str, timeout: int = 300) -> tuple[str, float]:
+    """Run a command that must end in a user error: exit code 2 and one ``error:`` paragraph,
+    no traceback. Returns ``(the message, CPU seconds the command used)``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = _run(script, overrides, timeout)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    output = f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    assert proc.returncode == 2, f"{script} {' '.join(overrides)} exited {proc.returncode}:{output}"
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert "Traceback" not in proc.stderr and len(errors) == 1, output
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return errors[0], cpu

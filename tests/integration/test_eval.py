@@ -1,6 +1,7 @@
 """eval.py end to end on a 1-epoch demo checkpoint: every file it writes (through the command
 line), unlabelled folders and refused checkpoints (composed in-process, as eval.py does)."""
 
+import csv
 import json
 from pathlib import Path
 
@@ -11,8 +12,11 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
+from spoof_lightning.build import ConfigError
 from spoof_lightning.checkpoint import CheckpointError, load_countermeasure
+from spoof_lightning.data.audio import repeat_pad
 from spoof_lightning.data.fixtures import synth, write_audio
+from spoof_lightning.data.preflight import DataError
 from spoof_lightning.evaluation import evaluate, format_report, split_metrics
 from spoof_lightning.export import main as export_main
 from spoof_lightning.metrics.calibration import cllr
@@ -23,9 +27,10 @@ pytestmark = pytest.mark.slow
 
 
 def eval_config(*overrides: str) -> DictConfig:
-    """conf/eval.yaml composed as eval.py does (in-process: no interpreter start-up)."""
+    """conf/eval.yaml composed as eval.py does (in-process: no interpreter start-up), with the
+    Hydra node that tells evaluate() which keys the command line set."""
     with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
-        return compose("eval", overrides=list(overrides))
+        return compose("eval", overrides=list(overrides), return_hydra_config=True)
 
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -122,6 +127,7 @@ def test_unlabelled_folder_gets_scores_and_decisions(checkpoint: Path, tmp_path:
             f"ckpt={model}",
             "data=folder",
             f"data.root={audio}",
+            "data.eval_crop=null",  # whole files, not the checkpoint's crop
             *folder,
             "threshold=0.0",
             f"output_dir={out}",
@@ -149,6 +155,71 @@ def test_unlabelled_folder_gets_scores_and_decisions(checkpoint: Path, tmp_path:
     assert "eer" not in metrics and metrics["n_unlabelled"] == 3
     n_bona = sum(r["decision"] == "bonafide" for r in rows)
     assert metrics["decisions"] == {"bonafide": n_bona, "spoof": 3 - n_bona}
+
+
+FOLDER = ["data=folder", "data.num_workers=0", "data.persistent_workers=false"]
+FOLDER += ["data.pin_memory=false", "progress_bar=false", "accelerator=cpu"]
+
+
+def _score(net, wave: np.ndarray) -> float:
+    with torch.no_grad():
+        return net.score(torch.from_numpy(np.ascontiguousarray(wave))[None]).item()
+
+
+def test_folder_scores_every_readable_file_however_short(checkpoint: Path, tmp_path: Path):
+    audio = tmp_path / "audio"
+    clips = {"tiny.wav": 10, "short.wav": 1600, "sub/normal.flac": 8000}  # 10 samples, 0.1 s
+    waves = {name: synth(n, seed=i) for i, (name, n) in enumerate(clips.items())}
+    for name, wave in waves.items():
+        write_audio(audio / name, wave)
+    waves = {name: sf.read(audio / name, dtype="float32")[0] for name in waves}  # as stored
+    net = load_countermeasure(checkpoint).net
+    # whole files: shorter than the 257 samples LFCC + CNN-GRU need, repeat-padded to 257
+    out = tmp_path / "whole"
+    stdout = run_cli(
+        "eval.py", f"ckpt={checkpoint}", *FOLDER, f"data.root={audio}", "data.eval_crop=null",
+        f"output_dir={out}", f"paths.log_dir={tmp_path / 'logs'}", "data.on_error=strict",
+    ).stdout  # fmt: skip
+    assert "eval_crop=None (command line), pad=repeat (checkpoint)" in stdout
+    scores = read_scores_2021(out / "test_submission.txt")
+    assert scores.keys() == clips.keys()
+    assert scores["tiny.wav"] == pytest.approx(_score(net, repeat_pad(waves["tiny.wav"], 257)))
+    for name in ("short.wav", "sub/normal.flac"):
+        assert scores[name] == pytest.approx(_score(net, waves[name]), abs=1e-5)
+    # the checkpoint's crop (16000 samples): every clip repeat-padded to it, under skip too
+    out = tmp_path / "crop"
+    overrides = [f"ckpt={checkpoint}", *FOLDER, f"data.root={audio}", f"output_dir={out}"]
+    report = evaluate(eval_config(*overrides, "data.on_error=skip"))
+    assert report["metrics"]["n_trials"] == 3
+    scores = read_scores_2021(out / "test_submission.txt")
+    for name, wave in waves.items():
+        assert scores[name] == pytest.approx(_score(net, repeat_pad(wave, 16000)), abs=1e-5)
+    with pytest.raises(ConfigError, match=r"data.eval_crop=100 is shorter than the 257 samples"):
+        evaluate(eval_config(*overrides, "data.eval_crop=100"))
+
+
+def test_folder_with_broken_audio_strict_fails_skip_scores_the_rest(
+    checkpoint: Path, tmp_path: Path
+):
+    audio = tmp_path / "audio"
+    x = synth(8000, seed=1)
+    write_audio(audio / "good.flac", x)
+    data = write_audio(audio / "cut.flac", x).read_bytes()
+    (audio / "cut.flac").write_bytes(data[: len(data) // 2])  # a FLAC cut in half
+    x[100] = np.nan
+    sf.write(audio / "nan.wav", x, 16000, subtype="FLOAT")
+    overrides = [f"ckpt={checkpoint}", *FOLDER, f"data.root={audio}"]
+    strict = eval_config(*overrides, f"output_dir={tmp_path / 'strict'}", "data.on_error=strict")
+    with pytest.raises(DataError, match=r"preflight found 2 problem\(s\)") as error:
+        evaluate(strict)  # eval.py: exit 2 with this message (a user error)
+    assert "cut.flac" in str(error.value) and "nan.wav" in str(error.value)
+    out = tmp_path / "skip"
+    report = evaluate(eval_config(*overrides, f"output_dir={out}", "data.on_error=skip"))
+    assert read_scores_2021(out / "test_submission.txt").keys() == {"good.flac"}
+    assert report["metrics"]["n_trials"] == 1
+    with open(out / "data_problems.csv", newline="") as fh:
+        problems = {row["utt_id"]: row["kind"] for row in csv.DictReader(fh)}
+    assert problems == {"cut.flac": "truncated", "nan.wav": "non_finite"}
 
 
 def test_a_checkpoint_of_another_model_is_refused_clearly(checkpoint: Path, tmp_path: Path):

@@ -60,6 +60,18 @@ def test_train_then_eval_writes_consistent_scores(demo_root: Path, tmp_path: Pat
     assert metrics["eer_percent"] == pytest.approx(summary["test_eer_percent"], abs=1e-9)
     assert metrics["n_bonafide"] + metrics["n_spoof"] == len(eval_scores)
 
+    # data=<name> (here demo.yaml: eval_crop 64600, batch_size 32) keeps the checkpoint's crop
+    # (16000), pad and sample rate: the same scores again (test_eval: a key set on the command
+    # line wins).
+    named = tmp_path / "named"
+    data = ["data=demo", f"data.root={demo_root}", "data.demo=false", f"paths.log_dir={logs}"]
+    out = run_cli("eval.py", f"ckpt={best}", *data, f"output_dir={named}").stdout
+    assert "eval_crop=16000 (checkpoint), pad=repeat (checkpoint), sample_rate=16000" in out
+    named_scores = _read_scores(named / "test_scores.txt")
+    assert named_scores.keys() == train_scores.keys()
+    for utt, (_, _, score) in named_scores.items():
+        assert score == pytest.approx(train_scores[utt][2], abs=1e-5)
+
 
 def test_resume_continues_the_same_run(demo_root: Path, tmp_path: Path):
     logs = tmp_path / "logs"

@@ -4,9 +4,11 @@ import io
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from spoof_lightning.data.audio import (
     AudioError,
+    check_audio,
     decode_audio,
     fix_length,
     load_audio,
@@ -103,3 +105,26 @@ def test_stacked_crop_keeps_rows_aligned():
     np.testing.assert_array_equal(y[0], -y[1])
     z = fix_length(x, 4, crop="random", pad="zero", rng=np.random.default_rng(1))
     np.testing.assert_array_equal(z[0], -z[1])
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".flac"])
+@pytest.mark.parametrize("keep", [0.5, 0.99])
+def test_the_header_check_finds_a_missing_end(tmp_path, suffix, keep):
+    path = write_audio(tmp_path / f"t{suffix}", synth(16000, seed=2))
+    assert check_audio(path) == 16000
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(AudioError, match=f"t{suffix}: truncated file"):
+        check_audio(path)
+
+
+def test_the_header_check_finds_non_finite_float_samples(tmp_path):
+    x = synth(4000, seed=3)
+    sf.write(tmp_path / "ok.wav", x, 16000, subtype="FLOAT")
+    assert check_audio(tmp_path / "ok.wav") == 4000
+    x[-1] = np.nan
+    sf.write(tmp_path / "nan.wav", x, 16000, subtype="FLOAT")
+    with pytest.raises(AudioError, match="nan.wav: audio contains NaN or infinite samples"):
+        check_audio(tmp_path / "nan.wav")
+    with pytest.raises(AudioError, match="nan.wav: audio contains NaN or infinite samples"):
+        load_audio(tmp_path / "nan.wav")

@@ -330,6 +330,14 @@ def test_had_eval_end_to_end(tmp_path: Path, frame_head: bool):
     by_id = dict(zip(frames["utt_ids"], lengths, strict=True))
     assert by_id["HAD_test_fake_00000005"] == 55  # one score per 20 ms frame
 
+    # A crop longer than every file: repeat-padding copies the (fake) audio, but its frames
+    # are no trials; the frame scores and the localisation results are those of the audio.
+    padded = evaluate(eval_config(*common, "data=had", *data, "data.eval_crop=32000"))
+    assert padded["metrics"]["localization"] == located
+    frames_padded = np.load(padded["files"]["frames"])
+    np.testing.assert_array_equal(frames_padded["offsets"], frames["offsets"])
+    np.testing.assert_array_equal(frames_padded["scores"], frames["scores"])
+
 
 def _energy_checkpoint(path: Path, data: dict[str, Any] | None = None) -> Path:
     config: dict[str, Any] = {"sample_rate": 16000} | ({"data": data} if data else {})
@@ -350,10 +358,11 @@ def _energy_checkpoint(path: Path, data: dict[str, Any] | None = None) -> Path:
         ("split=train", r"split must be one of \('test', 'val'\), got 'train'"),
         ("tdcf=2020", "tdcf must be 2019 or 2021, got 2020"),
         ("sample_rate=8000", r"sample_rate=8000, but .*energy\.ckpt was trained at 16000 Hz"),
-        ("threshold=nan", "threshold=nan is not a finite number"),
-        ("bootstrap.n_resamples=-1", "bootstrap.n_resamples must be an integer >= 0"),
-        ("bootstrap.level=95", r"bootstrap.level must be in \(0, 1\), got 95"),
-        ("metrics=mindcf", "metrics must be auto or one of"),
+        ("threshold=nan", r"threshold must be a finite number .* or null, got nan"),
+        ("threshold=abc", r"threshold must be a finite number .* or null, got 'abc'"),
+        ("bootstrap.n_resamples=-1", r"bootstrap must be \{n_resamples: an integer >= 0"),
+        ("bootstrap.level=95", r"bootstrap must be .*level: a number in \(0, 1\)"),
+        ("metrics=mindcf", r"metrics must be one of .*auto.*asvspoof5.*got 'mindcf'"),
     ],
 )
 def test_bad_eval_settings_are_refused_by_key(tmp_path: Path, override: str, error: str):

@@ -57,11 +57,12 @@ def test_strict_fails_listing_every_problem(corpus, tmp_path):
     with pytest.raises(DataError) as err:
         dm.setup("fit")
     message = str(err.value)
-    for kind in ["missing_file", "unreadable", "empty", "duplicate_id", "malformed", "unknown_key"]:
+    kinds = ["missing_file", "unreadable", "empty", "truncated", "duplicate_id", "malformed"]
+    for kind in [*kinds, "unknown_key"]:
         assert kind in message
     assert "train.trn.txt:14" in message and "data.on_error=skip" in message
     rows = read_csv(tmp_path / "run" / "data_problems.csv")
-    assert len(rows) == 6 and {r["split"] for r in rows} == {"train"}
+    assert len(rows) == 7 and {r["split"] for r in rows} == {"train"}
 
 
 def test_skip_drops_and_reports(corpus, tmp_path, caplog):
@@ -85,39 +86,37 @@ def test_problems_csv_keeps_earlier_splits(corpus, tmp_path):
     dm.setup("fit")
     dm.setup("test")  # checked later, as trainer.test does: must not erase the train rows
     rows = read_csv(tmp_path / "run" / "data_problems.csv")
-    assert sorted({r["split"] for r in rows}) == ["test", "train"] and len(rows) == 6 + 1
+    assert sorted({r["split"] for r in rows}) == ["test", "train"] and len(rows) == 7 + 1
     module(root, on_error="skip", report_dir=str(tmp_path / "run")).setup("test")  # re-check
-    assert len(read_csv(tmp_path / "run" / "data_problems.csv")) == 7
+    assert len(read_csv(tmp_path / "run" / "data_problems.csv")) == 8
 
 
-def test_header_check_misses_truncation_but_decode_finds_it(corpus):
+def test_the_default_header_check_finds_what_a_decode_finds(corpus):
     root, bad = corpus
     entries = load_split("asvspoof2019_la", root, "train", problems=[])
-    header = {p.utt_id for p in check_split("train", entries, level="header").problems}
+    header = {p.utt_id: p.kind for p in check_split("train", entries, level="header").problems}
     decode = {p.utt_id for p in check_split("train", entries, level="decode").problems}
-    truncated = next(u for u, kind in bad.items() if kind == "truncated")
-    assert truncated not in header and truncated in decode
-    assert header == {u for u, kind in bad.items() if kind != "truncated"}
+    assert header == bad and decode == set(bad)  # a FLAC cut in half included
 
 
 def test_bad_file_mid_epoch_skip_replaces_and_records(corpus, tmp_path):
     root, bad = corpus
     run = tmp_path / "run"
-    dm = module(root, on_error="skip", preflight="header", report_dir=str(run))
+    dm = module(root, on_error="skip", preflight="exists", report_dir=str(run))
     dm.setup("fit")
-    truncated = next(u for u, kind in bad.items() if kind == "truncated")
-    assert truncated in {u.utt_id for u in dm.utterances("train")}  # passed the header check
+    damaged = {u for u, kind in bad.items() if kind != "missing_file"}
+    assert damaged <= {u.utt_id for u in dm.utterances("train")}  # passed the exists check
     batches = list(dm.train_dataloader())
-    assert [len(b["utt_id"]) for b in batches] == [4, 4, 1]  # the run goes on, nothing lost
+    assert [len(b["utt_id"]) for b in batches] == [4, 4, 3]  # the run goes on, nothing lost
     seen = [u for b in batches for u in b["utt_id"]]
-    assert truncated not in seen and len(set(seen)) == 8  # another item stood in for it
+    assert damaged.isdisjoint(seen) and len(set(seen)) == 8  # others stood in for them
     rows = read_csv(run / "bad_files.csv")
-    assert [Path(r["path"]).stem for r in rows] == [truncated]
+    assert {Path(r["path"]).stem for r in rows} == damaged
 
 
 def test_bad_file_mid_epoch_strict_raises(corpus):
     root, _ = corpus
-    dm = module(root, on_error="skip", preflight="header")
+    dm = module(root, on_error="skip", preflight="exists")
     dm.setup("fit")
     ds = dm.dataset("train")
     ds.on_error = "strict"
@@ -149,3 +148,52 @@ def test_preflight_logs_bona_fide_and_spoof_counts_per_split(tmp_path, caplog):
     assert "train: 5 usable of 5 entries: 2 bona fide, 3 spoof (no problems)" in caplog.text
     assert "val: 3 usable of 3 entries: 1 bona fide, 2 spoof (no problems)" in caplog.text
     assert "test: 8 usable of 8 entries: 3 bona fide, 5 spoof (no problems)" in caplog.text
+
+
+def faulty_folder(root: Path) -> dict[str, str]:
+    """Readable files and files cut short or holding NaN / inf; returns bad name -> kind."""
+    x = synth(16000, seed=5)
+    write_audio(root / "good.flac", x)
+    write_audio(root / "good.wav", x)
+    sf.write(root / "float.wav", x, 16000, subtype="FLOAT")
+    for name in ("cut.wav", "cut.flac", "cut_end.flac"):
+        data = write_audio(root / name, x).read_bytes()
+        (root / name).write_bytes(data[: len(data) // 2] if "end" not in name else data[:-100])
+    y = x.copy()
+    y[8000] = np.nan
+    sf.write(root / "nan.wav", y, 16000, subtype="FLOAT")
+    y[8000] = np.inf
+    sf.write(root / "inf.wav", y.astype(np.float64), 16000, subtype="DOUBLE")
+    return {
+        "cut.wav": "truncated",
+        "cut.flac": "truncated",
+        "cut_end.flac": "truncated",
+        "nan.wav": "non_finite",
+        "inf.wav": "non_finite",
+    }
+
+
+@pytest.mark.parametrize("level", ["header", "decode"])
+def test_truncated_and_non_finite_audio_are_problems(tmp_path, level):
+    bad = faulty_folder(tmp_path)
+    entries = load_split("folder", tmp_path, "test", problems=[])
+    found = {p.utt_id: p.kind for p in check_split("test", entries, level=level).problems}
+    assert found.keys() == bad.keys()
+    if level == "header":  # a decode reports the FLACs as undecodable
+        assert found == bad
+
+
+def test_strict_lists_bad_audio_and_skip_leaves_it_out_and_records_it(tmp_path):
+    bad = faulty_folder(tmp_path / "audio")
+    folder = {"corpus": "folder", "root": str(tmp_path / "audio"), "eval_crop": None}
+    strict = AntiSpoofDataModule(**folder, report_dir=str(tmp_path / "strict"))
+    with pytest.raises(DataError) as error:
+        strict.setup("test")
+    assert all(name in str(error.value) for name in bad)
+    skip = AntiSpoofDataModule(**folder, on_error="skip", report_dir=str(tmp_path / "skip"))
+    skip.setup("test")
+    kept = {u.utt_id for u in skip.utterances("test")}
+    assert kept == {"good.flac", "good.wav", "float.wav"}
+    rows = read_csv(tmp_path / "skip" / "data_problems.csv")
+    assert {r["utt_id"]: r["kind"] for r in rows} == bad
+    assert [len(b["utt_id"]) for b in skip.test_dataloader()] == [3]  # nothing fails later
