@@ -181,7 +181,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     files: dict[str, Path] = {}
     for corpus in corpora:
         log.info("scoring %s under %s", corpus.title, cfg[f"{corpus.key}_root"])
-        report = evaluate(compose("eval", overrides=eval_overrides(cfg, corpus, output_dir)))
+        report = evaluate(
+            compose(
+                "eval",
+                overrides=eval_overrides(cfg, corpus, output_dir),
+                return_hydra_config=True,  # eval sees which data keys were set
+            )
+        )
         rows.append(table_row(corpus, report["metrics"], output_dir))
         files = {
             "md": write_atomic(output_dir / "cross_corpus.md", markdown(rows)),

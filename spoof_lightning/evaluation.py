@@ -469,10 +469,13 @@ KEPT_DATA_KEYS = ("eval_crop", "pad", "sample_rate")
 
 def command_line_keys(cfg: DictConfig) -> set[str]:
     """Config keys set on the command line (``data.eval_crop=null`` -> ``data.eval_crop``)."""
-    if HydraConfig.initialized():
+    composed = OmegaConf.select(cfg, "hydra.overrides.task", default=None)
+    if composed is not None:  # composed by hand: compose(..., return_hydra_config=True)
+        overrides = list(composed)
+    elif HydraConfig.initialized():
         overrides = list(HydraConfig.get().overrides.task)
-    else:  # composed by hand (tests, notebooks): compose(..., return_hydra_config=True)
-        overrides = list(OmegaConf.select(cfg, "hydra.overrides.task", default=None) or [])
+    else:
+        overrides = []
     return {str(o).split("=", 1)[0].lstrip("+~") for o in overrides}
 
 
@@ -635,6 +638,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "corpus": data.get("corpus"),
         "root": str(data.get("root")),
         "split": split,
+        "input": {key: data.get(key) for key in KEPT_DATA_KEYS},  # crop, pad, rate scored
         "threshold": {"value": threshold, "source": threshold_source},
     }
     if unscored:

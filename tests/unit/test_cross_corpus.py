@@ -53,7 +53,8 @@ def test_one_table_for_every_corpus_given(tmp_path: Path):
         "asv5_root": make_asvspoof5(tmp_path / "asv5", {"eval": (4, 8)}),
     }
     la19_asv, la21_keys, la21_scores = _asv_files(tmp_path, tmp_path / "asv21")
-    ckpt = _energy_checkpoint(tmp_path / "energy.ckpt")
+    trained = {"_target_": "spoof_lightning.data.datamodule.AntiSpoofDataModule"}
+    ckpt = _energy_checkpoint(tmp_path / "energy.ckpt", trained | {"eval_crop": 16000})
     overrides = [
         f"ckpt={ckpt}",
         f"output_dir={tmp_path / 'out'}",
@@ -83,6 +84,9 @@ def test_one_table_for_every_corpus_given(tmp_path: Path):
         assert row["eer_ci95_low"] == 100 * metrics["eer_ci"]["low"]
         primary = {"min t-DCF": "min_tdcf", "EER %": "eer_percent", "minDCF": "min_dcf"}
         assert row["primary_value"] == metrics[primary[row["primary_metric"]]]
+        # In-the-Wild is scored on whole clips (itw_eval_crop: null), the others with the
+        # checkpoint's crop, as eval.py does.
+        assert metrics["input"]["eval_crop"] == (None if key == "itw" else 16000)
     assert (rows[0]["n_bonafide"], rows[3]["n_bonafide"], rows[3]["n_spoof"]) == (3, 6, 3)
     with open(result["files"]["csv"], newline="") as handle:
         table = list(csv.DictReader(handle))
