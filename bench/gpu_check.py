@@ -248,9 +248,13 @@ def build_demo(args: argparse.Namespace, logfile) -> subprocess.Popen:
 
 def write_report(out: Path, report: dict[str, Any]) -> None:
     """gpu_check.json and gpu_check.md, each written beside and renamed into place."""
+    try:
+        tables = markdown(report)
+    except Exception as err:  # the JSON must still be written, and the next parts run
+        tables = f"# GPU check\n\nthe tables could not be made ({type(err).__name__}: {err})\n"
     for name, text in (
         ("gpu_check.json", json.dumps(report, indent=1) + "\n"),
-        ("gpu_check.md", markdown(report)),
+        ("gpu_check.md", tables),
     ):
         partial = out / f".{name}.partial"
         partial.write_text(text)
@@ -330,7 +334,7 @@ def main() -> None:
         demo.kill()
     write_report(out, report)
     log(f"done; {out / 'gpu_check.md'}")
-    print(markdown(report), flush=True)
+    print((out / "gpu_check.md").read_text(), flush=True)
 
 
 if __name__ == "__main__":
