@@ -34,6 +34,7 @@ import contextlib
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import threading
@@ -139,10 +140,11 @@ def environment(device: str) -> dict[str, Any]:
         "cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version(),
         "bf16_supported": torch.cuda.is_bf16_supported(),
-        "default_matmul_tf32": torch.backends.cuda.matmul.allow_tf32,
-        "default_cudnn_tf32": torch.backends.cudnn.allow_tf32,
-        "float32_matmul_precision": torch.get_float32_matmul_precision(),
     }
+    with contextlib.suppress(RuntimeError):  # torch >= 2.9 may refuse the legacy flags
+        env["default_matmul_tf32"] = torch.backends.cuda.matmul.allow_tf32
+        env["default_cudnn_tf32"] = torch.backends.cudnn.allow_tf32
+        env["float32_matmul_precision"] = torch.get_float32_matmul_precision()
     try:
         smi = ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"]
         env["driver"] = subprocess.run(
@@ -172,6 +174,19 @@ def environment(device: str) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ the driver
+
+
+# The part (and demo build) processes running now: a SIGTERM to the driver (an outer
+# `timeout`) ends them too, so that nothing keeps the GPU after the command returns.
+RUNNING: list[subprocess.Popen] = []
+
+
+def stop_running(signum: int, frame: Any) -> None:
+    for proc in RUNNING:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    log(f"stopped by signal {signum}; the parts done so far are in the report")
+    raise SystemExit(128 + signum)
 
 
 def forward_output(proc: subprocess.Popen, logfile: Any, tail: list[str]) -> None:
@@ -217,8 +232,9 @@ def launch_part(args, part: str, timeout: float, records: Path, logfile) -> dict
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        start_new_session=True,
+        process_group=0,
     )
+    RUNNING.append(proc)
     tail: list[str] = []
     reader = threading.Thread(target=forward_output, args=(proc, logfile, tail), daemon=True)
     reader.start()
@@ -226,10 +242,11 @@ def launch_part(args, part: str, timeout: float, records: Path, logfile) -> dict
         proc.wait(timeout=timeout)
         status = "ok" if proc.returncode == 0 else f"failed (exit {proc.returncode})"
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, 9)  # its own session: the part and any process it started
+        os.killpg(proc.pid, signal.SIGKILL)  # its group: the part and what it started
         proc.wait()
         status = f"stopped at its time limit ({timeout:.0f} s)"
     reader.join(timeout=5)
+    RUNNING.remove(proc)
     result = {"status": status, "seconds": round(time.time() - start, 1)}
     if proc.returncode != 0:
         result["last_output"] = tail[-3:]
@@ -243,7 +260,11 @@ def build_demo(args: argparse.Namespace, logfile) -> subprocess.Popen:
         "from spoof_lightning.data.demo import ensure_demo_corpus; "
         f"ensure_demo_corpus({args.demo_root!r}, **{sizes!r})"
     )
-    return subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=logfile, stderr=logfile)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=REPO, stdout=logfile, stderr=logfile, process_group=0
+    )
+    RUNNING.append(proc)
+    return proc
 
 
 def write_report(out: Path, report: dict[str, Any]) -> None:
@@ -298,13 +319,18 @@ def main() -> None:
     if official is None or not (official / "AASIST.py").is_file():
         args.official_aasist = None
     deadline = time.time() + args.budget
+    signal.signal(signal.SIGTERM, stop_running)
+    signal.signal(signal.SIGINT, stop_running)
     report: dict[str, Any] = {"command": sys.argv, "parts": {}, "records": []}
     logfile = (out / "gpu_check.log").open("a")
     log(f"GPU check: budget {args.budget:.0f} s, device {args.device}, out {out}")
-    demo = build_demo(args, logfile)
-    for part, limit, needs_demo in PARTS:
-        if args.parts and part not in args.parts and part.split(":")[0] not in args.parts:
-            continue
+    selected = [
+        (part, limit, needs_demo)
+        for part, limit, needs_demo in PARTS
+        if not args.parts or part in args.parts or part.split(":")[0] in args.parts
+    ]
+    demo = build_demo(args, logfile) if any(needs for *_, needs in selected) else None
+    for part, limit, needs_demo in selected:
         if part in ("agreement", "official") and args.official_aasist is None:
             report["parts"][part] = {"status": "skipped: no --official-aasist folder"}
             continue
@@ -330,7 +356,7 @@ def main() -> None:
             report["records"] += [json.loads(x) for x in records.read_text().splitlines() if x]
             records.unlink()
         write_report(out, report)
-    if demo.poll() is None:
+    if demo is not None and demo.poll() is None:
         demo.kill()
     write_report(out, report)
     log(f"done; {out / 'gpu_check.md'}")

@@ -100,13 +100,27 @@ def peak_memory() -> dict[str, float]:
 
 @contextmanager
 def tf32(enabled: bool) -> Iterator[None]:
-    """TF32 matrix products and convolutions on or off for the block (restored after)."""
-    old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = enabled
+    """TF32 matrix products and convolutions on or off for the block (restored after).
+
+    The legacy flags; torch >= 2.9 refuses to mix them with its newer ``fp32_precision``
+    settings, so those are used when something set them first.
+    """
+    try:
+        old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = enabled
+        legacy = True
+    except RuntimeError:
+        matmul, conv = torch.backends.cuda.matmul, torch.backends.cudnn.conv
+        old = matmul.fp32_precision, conv.fp32_precision
+        matmul.fp32_precision = conv.fp32_precision = "tf32" if enabled else "ieee"
+        legacy = False
     try:
         yield
     finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
+        if legacy:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
+        else:
+            matmul.fp32_precision, conv.fp32_precision = old
 
 
 # ------------------------------------------------------------------ training machinery

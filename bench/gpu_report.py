@@ -53,7 +53,7 @@ def header(report: dict[str, Any]) -> str:
         text += (
             f"\nMeasured ceilings: bf16 matrix product {env['bf16_matmul_tflops']} TFLOP/s, "
             f"device copy {env['copy_tb_per_s']} TB/s. Defaults: matmul TF32 "
-            f"{env['default_matmul_tf32']}, cuDNN TF32 {env['default_cudnn_tf32']}.\n"
+            f"{env.get('default_matmul_tf32')}, cuDNN TF32 {env.get('default_cudnn_tf32')}.\n"
         )
     rows = [[p, s.get("status", ""), num(s.get("seconds"))] for p, s in report["parts"].items()]
     return text + "\n" + table(["part", "status", "seconds"], rows)
