@@ -80,7 +80,7 @@ def throughput_table(report: dict[str, Any]) -> str:
         fp32, bf16 = cases.get("32-true", {}), cases.get("bf16-mixed", {})
         speedup = (
             num(bf16["samples_per_s"] / fp32["samples_per_s"], 2)
-            if "samples_per_s" in fp32 and "samples_per_s" in bf16
+            if fp32.get("samples_per_s") and "samples_per_s" in bf16
             else "-"
         )
         size = f"{any_case.get('batch_size', '?')} x {any_case.get('crop', '?')}"
@@ -104,7 +104,7 @@ def small_gpu_table(report: dict[str, Any]) -> str:
                 num(r["trainable_params"]),
                 num(r.get("peak_allocated_gib"), 2),
                 num(r.get("peak_reserved_gib"), 2),
-                "yes" if r.get("fits_4gib") else "NO",
+                {True: "yes", False: "NO"}.get(r.get("fits_4gib"), "-"),
             ]
         )
     head = [
@@ -156,7 +156,7 @@ def simple_table(report: dict[str, Any], part: str, title: str, keys: list[str])
     records = of(report, part)
     if not records:
         return ""
-    rows = [[num(r.get(k), 3) for k in keys] + [problem(r) or ""] for r in records]
+    rows = [[num(r.get(k), 3) for k in keys] + [problem(r) or r.get("note", "")] for r in records]
     return f"\n## {title}\n\n" + table([*keys, "note"], rows)
 
 
