@@ -54,15 +54,14 @@ PRECISIONS = ("32", "16-mixed", "bf16-mixed")
 EXTRA_OVERRIDES = {"ssl_aasist": ["frontend.checkpoint=null"]}  # random XLS-R weights
 
 
-def compose_detector(name: str) -> tuple[Any, dict[str, Any]]:
-    """The Detector and the plain config that ``train.py experiment=<name>`` would build."""
+def compose_config(name: str, overrides: list[str] = ()) -> tuple[Any, dict[str, Any]]:
+    """The config that ``train.py experiment=<name> <overrides>`` would run (without the
+    hydra key; data is not read) and a few facts about it."""
     from hydra import compose, initialize_config_dir
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
 
-    from spoof_lightning.training import detector_from_config
-
-    overrides = [f"experiment={name}", "data.root=/unused", "paths.run_dir=/unused"]
+    overrides = [f"experiment={name}", "data.root=/unused", "paths.run_dir=/unused", *overrides]
     overrides += next((v for k, v in EXTRA_OVERRIDES.items() if name.startswith(k)), [])
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose("train", overrides=overrides, return_hydra_config=True)
@@ -75,6 +74,14 @@ def compose_detector(name: str) -> tuple[Any, dict[str, Any]]:
         "crop": int(cfg.data.train_crop),
         "recipe_batch_size": int(cfg.data.batch_size),
     }
+    return cfg, info
+
+
+def compose_detector(name: str) -> tuple[Any, dict[str, Any]]:
+    """The Detector and the plain config that ``train.py experiment=<name>`` would build."""
+    from spoof_lightning.training import detector_from_config
+
+    cfg, info = compose_config(name)
     return detector_from_config(cfg), info
 
 

@@ -15,6 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 
 from spoof_lightning.build import ConfigError
+from spoof_lightning.callbacks.nonfinite import NonFiniteError
 from spoof_lightning.checkpoint import CheckpointError
 from spoof_lightning.contracts import IncompatiblePairError
 from spoof_lightning.data.preflight import DataError
@@ -29,6 +30,7 @@ USER_ERRORS = (
     MissingDataError,
     ProtocolError,
     ScoreFileError,
+    NonFiniteError,
     FileNotFoundError,
 )
 USER_ERROR_EXIT_CODE = 2

@@ -24,7 +24,12 @@ from omegaconf import DictConfig, OmegaConf
 from spoof_lightning.build import build_components
 from spoof_lightning.data.datamodule import AntiSpoofDataModule
 from spoof_lightning.lit.detector import Detector
-from spoof_lightning.training import detector_from_config, instantiate_group
+from spoof_lightning.training import (
+    apply_micro_batches,
+    detector_from_config,
+    instantiate_group,
+    trainer_arguments,
+)
 from tests.tiny_configs import TINY_WAV2VEC2
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -37,6 +42,7 @@ MANDATORY = {
     "aasist_la19_official_init": ["callbacks.init_official.path=/nonexistent/AASIST.pth"],
     "ssl_aasist_la21": SSL,
     "ssl_aasist_df21": SSL,
+    "ssl_aasist_la21_small_gpu": SSL,
 }
 # name: (back-end parameters, training crop in samples, batch size)
 PUBLISHED = {
@@ -112,6 +118,24 @@ def test_ssl_recipes_use_rawboost_and_the_2019_train_set(tmp_path: Path) -> None
         assert type(datamodule.augment).__name__ == "RawBoost"
         algos[name] = cfg.augment.algo
     assert algos == {"ssl_aasist_la21": 5, "ssl_aasist_df21": 3}  # as Tak et al.
+
+
+def test_ssl_small_gpu_preset_trains_the_back_end_only(tmp_path: Path) -> None:
+    """4 GiB cannot hold XLS-R's weights, gradients and Adam moments: the preset freezes the
+    SSL front-end (nothing of it reaches the optimizer) and keeps the recipe's batch."""
+    cfg = compose_experiment("ssl_aasist_la21_small_gpu", tmp_path)
+    apply_micro_batches(cfg)
+    kwargs, _ = trainer_arguments(cfg)
+    assert (cfg.data.batch_size, kwargs["accumulate_grad_batches"]) == (7, 2)
+    assert kwargs["precision"] == "16-mixed"
+    module = detector_from_config(cfg)
+    optimized = {
+        id(p)
+        for group in module.configure_optimizers()["optimizer"].param_groups
+        for p in group["params"]
+    }
+    assert not optimized & {id(p) for p in module.frontend.parameters()}
+    assert {id(p) for p in module.model.parameters() if p.requires_grad} <= optimized
 
 
 def test_had_recipe_trains_on_1000_per_class(tmp_path: Path) -> None:

@@ -185,3 +185,16 @@ def test_compile_wraps_the_model_only_and_keeps_checkpoint_keys():
     assert list(module.state_dict()) == keys
     torch.manual_seed(0)
     assert module(torch.randn(2, T)).logits.shape == (2, 2)
+
+
+def test_experiments_leave_precision_and_batching_to_the_trainer_preset():
+    """`experiment=X trainer=small_gpu` must run the preset's fp16 micro-batches: an experiment
+    that set trainer.precision (or the batching keys) would silently override the preset."""
+    preset_keys = {"precision", "micro_batch_size", "accumulate_grad_batches"}
+    for path in sorted((CONF / "experiment").glob("*.yaml")):
+        trainer = OmegaConf.load(path).get("trainer") or {}
+        assert not preset_keys & set(trainer), (
+            f"{path.name} sets trainer.{preset_keys & set(trainer)}"
+        )
+    cfg = _compose("experiment=aasist_l_la19", "trainer=small_gpu")  # inherits aasist_la19
+    assert (cfg.trainer.precision, cfg.trainer.micro_batch_size) == ("16-mixed", 8)
