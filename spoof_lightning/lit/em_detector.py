@@ -3,7 +3,7 @@
 Used for models that declare ``training_method = "em"`` (the GMM baselines,
 :class:`~spoof_lightning.models.gmm.GMMPair`); :func:`detector_class` picks it, so
 ``train.py`` runs them like any other model and writes the same checkpoints, score files,
-metrics and DET curves. Lightning runs with manual optimisation and no optimizer:
+metrics and DET curves. Lightning runs with manual optimisation (a no-op optimizer only counts steps):
 
 - epoch 0 draws a uniform random sample of ``model.init_frames`` front-end frames per class
   (a reservoir over the batches) and initialises each GMM from it with k-means++;
@@ -20,7 +20,7 @@ continues the same iteration. EM runs in one process (a multi-device run is refu
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from spoof_lightning.build import ConfigError, resolve_class
 from spoof_lightning.contracts import BONAFIDE, SPOOF
@@ -48,9 +48,13 @@ class EMDetector(Detector):
         self.stats: dict[int, dict[str, Tensor]] = {}
         self.pending = False  # batches seen since the last initialisation / M-step
         self.generator: torch.Generator | None = None
+        # Lightning counts optimizer steps as the global step, and ModelCheckpoint saves only
+        # when it advances: a no-op optimizer over a parameter that never gets a gradient
+        # takes one step per batch.
+        self.step_counter = nn.Parameter(torch.zeros(1), requires_grad=False)
 
-    def configure_optimizers(self) -> None:
-        return None
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD([self.step_counter], lr=0.0)
 
     def on_fit_start(self) -> None:
         if self.trainer.world_size > 1:
@@ -89,6 +93,7 @@ class EMDetector(Detector):
                 old = self.stats.get(label)
                 self.stats[label] = new if old is None else {k: old[k] + new[k] for k in new}
         self.pending = True
+        self.optimizers().step()  # no-op: advances global_step
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         # The M-step must happen before the epoch-end validation, which runs before
@@ -110,7 +115,7 @@ class EMDetector(Detector):
         else:
             for label, stats in self.stats.items():
                 loglik = float(stats["loglik"] / stats["frames"])
-                self.log(f"train/loglik/{CLASS_NAMES[label]}", loglik, on_epoch=True)
+                self.log(f"train/loglik/{CLASS_NAMES[label]}", loglik, on_step=False, on_epoch=True)
                 params = maximisation(stats, self.model.floor, self.model.params(label))
                 self.model.set_params(label, params)
         self.stats, self.pending = {}, False
