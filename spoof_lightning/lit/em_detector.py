@@ -3,7 +3,8 @@
 Used for models that declare ``training_method = "em"`` (the GMM baselines,
 :class:`~spoof_lightning.models.gmm.GMMPair`); :func:`detector_class` picks it, so
 ``train.py`` runs them like any other model and writes the same checkpoints, score files,
-metrics and DET curves. Lightning runs with manual optimisation (a no-op optimizer only counts steps):
+metrics and DET curves. Lightning runs with manual optimisation (a no-op optimizer only
+counts steps):
 
 - epoch 0 draws a uniform random sample of ``model.init_frames`` front-end frames per class
   (a reservoir over the batches) and initialises each GMM from it with k-means++;
