@@ -280,7 +280,7 @@ def write(la_dir: Path, items: list[Item], audio: list[np.ndarray], workers: int
         lines = defaultdict(list)
         for k, (i, wave) in enumerate(zip(order, waves, strict=True)):
             it = items[i]
-            suffix, prefix, _ = SPLITS[it.split]
+            _, prefix, _ = SPLITS[it.split]
             utt = f"{prefix}{ids[k]}"
             flac = la_dir / f"ASVspoof2019_LA_{it.split}" / "flac" / f"{utt}.flac"
             flac.parent.mkdir(parents=True, exist_ok=True)
@@ -324,7 +324,6 @@ def build(out: Path, cache: Path, seed: int = 0, workers: int = 2, sizes=DEFAULT
     start = time.time()
     packages = sources.fetch(cache)
     clips = sources.clips({p: v["root"] for p, v in packages.items()})
-    durations: dict = {}
     with Pool(workers) as pool:
         lengths = pool.map(_trimmed_seconds, [c.path for c in clips], chunksize=16)
     durations = {c.path: s for c, s in zip(clips, lengths, strict=True)}
