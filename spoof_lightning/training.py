@@ -29,6 +29,7 @@ from spoof_lightning.checkpoint import describe
 from spoof_lightning.config_checks import check_crops, check_train_config
 from spoof_lightning.contracts import IncompatiblePairError
 from spoof_lightning.lit.detector import Detector
+from spoof_lightning.lit.em_detector import detector_class
 from spoof_lightning.loggers import finish_wandb, log_images
 
 log = logging.getLogger(__name__)
@@ -61,10 +62,11 @@ def is_multirun() -> bool:
 
 
 def detector_from_config(cfg: DictConfig) -> Detector:
-    """A :class:`Detector` from the frontend/model/loss/optimizer/scheduler groups."""
+    """A :class:`Detector` from the frontend/model/loss/optimizer/scheduler groups (an
+    :class:`~spoof_lightning.lit.em_detector.EMDetector` for models fitted by EM)."""
     plain = OmegaConf.to_container(cfg, resolve=True)
     choices = config_choices(cfg)
-    return Detector(
+    return detector_class(plain["model"])(
         frontend=plain["frontend"],
         model=plain["model"],
         loss=plain["loss"],

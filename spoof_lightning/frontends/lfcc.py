@@ -36,7 +36,9 @@ class LFCCFrontEnd(SpectralFrontEnd):
     Args:
         sample_rate: input sample rate.
         n_lfcc: cepstra kept per frame (must be <= n_filter).
-        n_filter: linear triangular filters between 0 and Nyquist.
+        n_filter: linear triangular filters between ``f_min`` and ``f_max``.
+        f_min, f_max: the filterbank's band in Hz (None = Nyquist); e.g. 0-4000 for
+            telephone-band speech.
         n_fft, win_length, hop_length: STFT in samples.
         window: "hamming", "hann" or "blackman".
         deltas: 0 = static only, 1 = + deltas, 2 = + deltas and delta-deltas.
@@ -59,7 +61,14 @@ class LFCCFrontEnd(SpectralFrontEnd):
         pre_emphasis: float = 0.0,
         freq_mask: int = 0,
         time_mask: int = 0,
+        f_min: float = 0.0,
+        f_max: float | None = None,
     ) -> None:
+        if not 0 <= f_min < (f_max or sample_rate / 2) <= sample_rate / 2:
+            raise ValueError(
+                f"frontend.f_min={f_min} and frontend.f_max={f_max} must satisfy "
+                f"0 <= f_min < f_max <= {sample_rate / 2} (Nyquist)"
+            )
         if n_lfcc > n_filter:
             raise ValueError(f"frontend.n_lfcc={n_lfcc} must be <= frontend.n_filter={n_filter}")
         if deltas not in (0, 1, 2):
@@ -70,6 +79,8 @@ class LFCCFrontEnd(SpectralFrontEnd):
             sample_rate=sample_rate,
             n_filter=n_filter,
             n_lfcc=n_lfcc,
+            f_min=f_min,
+            f_max=f_max,
             log_lf=True,
             speckwargs={**stft_kwargs(n_fft, win_length, hop_length, window), "power": 2.0},
         )

@@ -168,6 +168,7 @@ FAMILIES = {
     # AASIST-L back-end on a 20-filter sinc front-end (70 in the paper)
     "aasist_sinc": ("sinc", {"n_filters": 20}, "aasist_l", {}, 4000),
     "inc_tssdnet": ("raw", {}, "inc_tssdnet", {}, 4000),
+    "lcnn": ("lfcc", {}, "lcnn", {"dropout": 0.0}, 4000),
     # tiny random wav2vec2; the SSL-AASIST back-end projected to 16 rows (128 in the paper)
     "ssl_aasist": ("wav2vec2", TINY_WAV2VEC2, "ssl_aasist", {"proj_dim": 16}, 2400),
 }
