@@ -7,6 +7,7 @@ import hydra
 import numpy as np
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from spoof_lightning.data.audio import load_audio
@@ -283,13 +284,10 @@ def test_folder_scoring_full_utterances(tmp_path):
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in CONF.glob("*.yaml")))
 def test_every_data_yaml_builds(name, tmp_path):
-    cfg = OmegaConf.create(
-        {
-            "paths": {"data_dir": str(tmp_path), "run_dir": str(tmp_path / "run")},
-            "sample_rate": 16000,
-            "data": OmegaConf.load(CONF / f"{name}.yaml"),
-        }
-    )
+    # composed as train.py composes it, so a data yaml may extend another through defaults
+    with initialize_config_dir(str(CONF.parent), version_base="1.3"):
+        overrides = [f"data={name}", f"paths.data_dir={tmp_path}", f"paths.run_dir={tmp_path}/run"]
+        cfg = compose("train", overrides=overrides)
     if OmegaConf.is_missing(cfg.data, "root"):
         cfg.data.root = str(tmp_path)
     dm = hydra.utils.instantiate(cfg.data)
