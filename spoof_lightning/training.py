@@ -30,7 +30,7 @@ from spoof_lightning.contracts import IncompatiblePairError
 from spoof_lightning.lit.detector import Detector
 from spoof_lightning.loggers import finish_wandb, log_images
 from spoof_lightning.preemption import Preempted, handling_signals
-from spoof_lightning.rundir import LAST_CHECKPOINT, claim
+from spoof_lightning.rundir import LAST_CHECKPOINT, claim, run_label
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +243,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             write_summary(run_dir, summary)
             if not is_multirun():
                 raise
-            log.error("Job %s skipped: %s", run_dir.name, err)
+            log.error("Job %s skipped: %s", run_label(run_dir), err)
             return summary
         except Exception as err:
             summary |= {"status": "failed", "error": f"{type(err).__name__}: {err}"}

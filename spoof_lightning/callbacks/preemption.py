@@ -5,26 +5,26 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Checkpoint
 
 from spoof_lightning import preemption
 from spoof_lightning.preemption import Preempted
 
 
-class PreemptionCheckpoint(Checkpoint):
+class PreemptionCheckpoint(L.Callback):
     """On SIGTERM, SIGUSR1 or SIGUSR2 during training (see :mod:`spoof_lightning.preemption`),
     writes ``path`` (the run's ``last.ckpt``) at the next optimizer-step boundary and raises
     :class:`~spoof_lightning.preemption.Preempted`.
 
     A step boundary is the end of a batch after which the optimizer stepped (the last
-    micro-batch of a gradient accumulation) or the end of an epoch (after its validation and
-    epoch-end checkpoint). The checkpoint is an ordinary ``last.ckpt``, the same as
+    micro-batch of a gradient accumulation) or the end of an epoch (after its validation).
+    The checkpoint is an ordinary ``last.ckpt``, the same as
     :class:`~spoof_lightning.callbacks.step_checkpoint.StepCheckpoint` writes there. Under
     DDP the processes agree at every step boundary (one all-reduce of the signal number), so
     all stop at the same step even when only one of them got the signal.
 
-    train.py adds it to every run; as a ``Checkpoint`` Lightning runs it after the other
-    checkpoint callbacks.
+    train.py adds it to every run. (A plain callback, not a Lightning ``Checkpoint``, so that
+    ``trainer.enable_checkpointing=false`` still works; Lightning calls it before the
+    checkpoint callbacks, so their saves at the same boundary are not repeated.)
     """
 
     def __init__(self, path: str | Path) -> None:
