@@ -86,12 +86,13 @@ def checkpoint_to_resume(run_dir: Path, cfg: DictConfig) -> str | None:
     holding pickled code).
     """
     last = run_dir / LAST_CHECKPOINT
+    asked = str(cfg.resume).lower() if isinstance(cfg.resume, bool) else cfg.resume
     if cfg.resume and last.is_file():
         plain = OmegaConf.to_container(cfg, resolve=True)
         done = check_resumable(last, {part: plain[part] for part in ("frontend", "model")})
         log.info(
             "resume=%s: continuing %s from %s (epoch %d, global step %d)",
-            cfg.resume,
+            asked,
             run_dir,
             last,
             done["epoch"],
@@ -110,7 +111,7 @@ def checkpoint_to_resume(run_dir: Path, cfg: DictConfig) -> str | None:
         log.warning(
             "resume=%s: %s holds no %s (no earlier run of this name saved one): training "
             "starts from the beginning in it",
-            cfg.resume,
+            asked,
             run_dir,
             LAST_CHECKPOINT,
         )

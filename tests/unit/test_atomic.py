@@ -56,3 +56,18 @@ def test_remove_partial_files_removes_only_temporaries(tmp_path: Path):
     debris.write_text("half")
     assert remove_partial_files(tmp_path) == [debris]
     assert keep.is_file() and not debris.exists()
+
+
+def test_metrics_csv_is_rewritten_whole_with_a_new_header(tmp_path: Path):
+    from spoof_lightning.loggers import ResumableCSVLogger
+
+    logger = ResumableCSVLogger(save_dir=str(tmp_path), name="csv", version="")
+    logger.log_hyperparams({"lr": 0.1})
+    logger.log_metrics({"train/loss": 0.5}, step=0)
+    logger.save()
+    logger.log_metrics({"train/loss": 0.4, "val/eer": 0.2}, step=1)  # a new column
+    logger.save()
+    lines = (tmp_path / "csv" / "metrics.csv").read_text().splitlines()
+    assert lines == ["step,train/loss,val/eer", "0,0.5,", "1,0.4,0.2"]
+    assert "lr: 0.1" in (tmp_path / "csv" / "hparams.yaml").read_text()
+    assert not _leftovers(tmp_path)
