@@ -431,9 +431,10 @@ def claim_output_dir(output_dir: Path, split: str, checkpoint: Path) -> None:
     """Lock ``output_dir`` for this evaluation and refuse to replace the ``split`` results of
     another checkpoint (or of a training run's own test pass) that are already there.
 
-    Results of the same checkpoint are replaced as a set by :func:`write_outputs`.
+    Results of the same checkpoint are replaced as a set by :func:`write_outputs`. The lock
+    is on the directory itself: it holds results only.
     """
-    claim(output_dir)
+    claim(output_dir, owner_file=None)
     metrics = output_dir / f"{split}_metrics.json"
     if not metrics.is_file():
         return
@@ -530,7 +531,6 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     tdcf = str(cfg.tdcf)
     if tdcf not in ("2019", "2021"):
         raise ConfigError(f"tdcf must be 2019 or 2021, got {cfg.tdcf!r}")
-    claim_output_dir(Path(cfg.output_dir), split, Path(cfg.ckpt))
     loaded = load_countermeasure(cfg.ckpt)
     if cfg.sample_rate is not None and int(cfg.sample_rate) != loaded.sample_rate:
         raise ConfigError(
@@ -542,6 +542,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     for part in PARTS:
         if cfg.get(part):
             check_request(loaded, part, _plain(cfg[part]), choices.get(part))
+    claim_output_dir(Path(cfg.output_dir), split, loaded.path)
     threshold, threshold_source = decision_threshold(loaded, cfg.threshold)
     data = data_config(cfg, loaded)
     asv = load_asv(cfg, data)

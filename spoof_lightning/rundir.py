@@ -194,44 +194,49 @@ def _owner(path: Path) -> str:
         return "a process that has not written its details yet"
 
 
-def lock(run_dir: str | Path) -> None:
-    """Hold ``<run_dir>/run.lock`` until this process ends (a no-op when it already does).
+def lock(directory: str | Path, owner_file: str | None = LOCK_FILE) -> None:
+    """Hold a lock on ``directory`` until this process ends (a no-op when it already does).
 
-    :func:`fcntl.flock`: the kernel releases it when the process dies, even by SIGKILL, so
-    a lock left by a dead process never blocks. Raises :class:`RunDirError` naming the live
-    process that holds it.
+    :func:`fcntl.flock` on ``<directory>/<owner_file>``, where the process writes its PID,
+    host, start time and command (``owner_file=None``: on the directory itself, which then
+    holds no extra file). The kernel releases it when the process dies, even by SIGKILL, so
+    a lock left by a dead process never blocks. Raises :class:`RunDirError` naming the
+    live process that holds it.
     """
-    run_dir = Path(run_dir).absolute()
-    if run_dir in _HELD:
+    directory = Path(directory).absolute()
+    if directory in _HELD:
         return
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / owner_file if owner_file else directory
+    flags = os.O_RDWR | os.O_CREAT if owner_file else os.O_RDONLY | os.O_DIRECTORY
+    fd = os.open(path, flags | os.O_CLOEXEC, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
+        who = _owner(path) if owner_file else "another process"
         raise RunDirError(
-            f"{run_dir} is in use by another process: {_owner(path)}. Two processes must not "
-            "write into one run directory; wait for that one to end, or start a new run "
-            "(leave out resume= and hydra.run.dir)."
+            f"{directory} is in use by {who}. Two processes must not write into one "
+            "directory; wait for that one to end, or start a new run (leave out resume= and "
+            "hydra.run.dir) or evaluation (another output_dir)."
         ) from None
-    owner = {
-        "pid": os.getpid(),
-        "host": socket.gethostname(),
-        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "command": " ".join(sys.argv)[:500],
-    }
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, (json.dumps(owner) + "\n").encode(), 0)
-    _HELD[run_dir] = fd
+    if owner_file:
+        owner = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "command": " ".join(sys.argv)[:500],
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(owner) + "\n").encode(), 0)
+    _HELD[directory] = fd
 
 
-def claim(run_dir: str | Path) -> list[Path]:
-    """Lock ``run_dir`` for this process, then remove what killed writers left in it
-    (unfinished ``.partial-*`` files of :mod:`spoof_lightning.atomic`); returns those."""
-    lock(run_dir)
-    return remove_partial_files(run_dir)
+def claim(directory: str | Path, owner_file: str | None = LOCK_FILE) -> list[Path]:
+    """:func:`lock` ``directory`` for this process, then remove what killed writers left in
+    it (unfinished ``.partial-*`` files of :mod:`spoof_lightning.atomic`); returns those."""
+    lock(directory, owner_file)
+    return remove_partial_files(directory)
 
 
 # ------------------------------------------------------------------------ reading runs

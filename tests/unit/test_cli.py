@@ -15,7 +15,7 @@ from spoof_lightning.rundir import RunDirError
         ConfigError("data.root: /x does not exist"),
         CheckpointError("bad.ckpt"),
         DiskFullError("cannot write last.ckpt: no space left on the device"),
-        RunDirError("logs/runs/x/v1 is in use by another process: PID 7"),
+        RunDirError("logs/runs/x/v1 is in use by PID 7 on host, started 2026-01-01 10:00:00"),
     ],
 )
 def test_a_user_error_is_one_paragraph_and_exit_code_2(error, capsys, monkeypatch):

@@ -77,28 +77,42 @@ HOLDER = textwrap.dedent(
     """
     import sys, time
     from spoof_lightning.rundir import lock
-    lock(sys.argv[1])
+    lock(sys.argv[1], sys.argv[2] or None)
     print("locked", flush=True)
     time.sleep(120)
     """
 )
 
 
-def test_a_live_holder_blocks_and_a_killed_one_does_not(tmp_path: Path):
+@pytest.mark.parametrize(
+    ("owner_file", "holder_named"),
+    [(LOCK_FILE, "PID {pid} on"), ("", "another process")],
+    ids=["run directory", "eval output directory"],
+)
+def test_a_live_holder_blocks_and_a_killed_one_does_not(
+    owner_file: str, holder_named: str, tmp_path: Path
+):
     run_dir = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(run_dir)], stdout=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-c", HOLDER, str(run_dir), owner_file],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(RunDirError, match=rf"in use by another process: PID {holder.pid} on"):
-            lock(run_dir)
+        named = holder_named.format(pid=holder.pid)
+        with pytest.raises(RunDirError, match=rf"{run_dir} is in use by {named}"):
+            lock(run_dir, owner_file or None)
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait(timeout=30)
-    lock(run_dir)  # the kernel released the dead process's lock
-    assert f'"pid": {os.getpid()}' in (run_dir / LOCK_FILE).read_text()
+    lock(run_dir, owner_file or None)  # the kernel released the dead process's lock
+    if owner_file:
+        assert f'"pid": {os.getpid()}' in (run_dir / LOCK_FILE).read_text()
+    else:
+        assert not list(run_dir.iterdir())  # an eval's output directory holds results only
 
 
 WHERE = "import sys; from spoof_lightning.rundir import run_directory as d; print(d(*sys.argv[1:]))"
