@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from spoof_lightning.atomic import remove_partial_files, write_text
-from spoof_lightning.build import ConfigError
+from spoof_lightning.errors import ConfigError
 
 VERSION = re.compile(r"v([1-9][0-9]*)")
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.,=+@%-]*")
@@ -163,16 +163,23 @@ def run_directory(root: str, name: str, resume: Any = False, job_num: Any = None
     if name in ("", ".", "..") or "/" in name or os.sep in name:
         raise ConfigError(f"run_name {name!r} must be one directory name")
     chosen = _choose(Path(root) / name, resume, job_num).absolute()
-    from lightning.fabric.utilities.rank_zero import rank_zero_only
-
-    if rank_zero_only.rank == 0:
+    if _global_rank() == 0:
         lock(chosen)
     return str(chosen)
 
 
+def _global_rank() -> int:
+    """The rank a launcher gave this process, read from the environment as Lightning does
+    before a Trainer exists (this module stays free of heavy imports)."""
+    for key in ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK"):
+        if key in os.environ:
+            return int(os.environ[key])
+    return 0
+
+
 # ------------------------------------------------------------------------ lock
 
-_HELD: dict[Path, int] = {}  # run directory -> file descriptor holding its flock
+_HELD: dict[Path, int] = {}  # locked directory -> the file descriptor holding its flock
 
 
 def _forget_locks_in_child() -> None:

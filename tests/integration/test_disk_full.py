@@ -1,5 +1,5 @@
-"""A full disk (a small tmpfs) during training and evaluation: one paragraph naming the file,
-exit 2, earlier files intact, no temporary file left."""
+"""A full disk (a small tmpfs) during training and evaluation: one paragraph naming the file
+(exit 2), earlier files intact, no temporary file left."""
 
 import hashlib
 import os
@@ -10,8 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from spoof_lightning.atomic import DiskFullError
+from spoof_lightning.evaluation import evaluate
 from spoof_lightning.rundir import LOCK_FILE
 from tests.integration.cli import FAST, REPO, run_cli
+from tests.integration.test_eval import eval_config
 
 pytestmark = pytest.mark.slow
 
@@ -93,13 +96,9 @@ def test_a_full_disk_fails_in_one_paragraph_and_keeps_the_earlier_files(
     common = [f"data.root={demo_root}", f"paths.log_dir={logs}", "run_name=full", *FAST]
     run_cli("train.py", *common, "trainer.max_epochs=1")  # checkpoints and test scores
     run_dir = logs / "runs" / "full" / "v1"
-    evaluate = [
-        f"ckpt={run_dir / 'checkpoints' / 'best.ckpt'}",
-        f"output_dir={out}",
-        f"paths.log_dir={tmp_path / 'logs'}",  # Hydra's own files off the small disk
-        "progress_bar=false",
-    ]
-    run_cli("eval.py", *evaluate)
+    best = run_dir / "checkpoints" / "best.ckpt"
+    evaluation = eval_config(f"ckpt={best}", f"output_dir={out}", "progress_bar=false")
+    evaluate(evaluation)  # in this process: eval.py's start-up is tested elsewhere
     earlier = _digests(run_dir / "checkpoints", run_dir / "scores", out)
     assert len(earlier) > 10
 
@@ -108,7 +107,8 @@ def test_a_full_disk_fails_in_one_paragraph_and_keeps_the_earlier_files(
         _run("train.py", *common, "resume=true", "trainer.max_epochs=2"), run_dir / "checkpoints"
     )
     _fill(disk, leave=20_000)  # not enough for the score files and plots of an evaluation
-    _full_disk_error(_run("eval.py", *evaluate), out)
+    with pytest.raises(DiskFullError, match=f"^cannot write {out}/test_"):
+        evaluate(evaluation)
 
     assert _digests(run_dir / "checkpoints", run_dir / "scores", out) == earlier
     assert not list(disk.rglob(".partial-*"))

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -68,8 +68,7 @@ def test_reruns_never_touch_earlier_runs_and_bad_names_are_refused(demo_root: Pa
     assert status == {"v2": "failed", "v3": "completed"}
     assert (runs / "v3" / "checkpoints" / "last.ckpt").is_file()
 
-    for name in ("../../x", "a/b"):
-        _one_paragraph(_train(f"paths.log_dir={logs}", f"run_name={name}"), "run_name=")
+    _one_paragraph(_train(f"paths.log_dir={logs}", "run_name=../../x"), "run_name=")  # more: unit
     assert sorted(p.name for p in logs.iterdir()) == ["runs"]
     assert sorted(p.name for p in (logs / "runs").iterdir()) == ["again"]
 
@@ -88,7 +87,7 @@ def test_a_live_run_is_not_shared_and_a_dead_ones_lock_does_not_block(
     run_dir = logs / "runs" / "shared" / "v1"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "disabled"}
     first = subprocess.Popen(
-        [sys.executable, str(REPO / "train.py"), *common, "trainer.max_epochs=3"],
+        [sys.executable, str(REPO / "train.py"), *common, "trainer.max_epochs=2"],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -100,17 +99,23 @@ def test_a_live_run_is_not_shared_and_a_dead_ones_lock_does_not_block(
         while not (run_dir / "summary.json").is_file():  # written once the lock is held
             assert first.poll() is None and time.monotonic() < deadline, first.stdout.read()
             time.sleep(0.1)
-        # The same directory, named as a version and as a path: refused, naming the first.
-        for resume in ("resume=v1", f"hydra.run.dir={run_dir}"):
-            second = _train(*common, resume, "trainer.max_epochs=3")
-            if first.poll() is None:  # (a fast first run may be done by now)
+        # The same directory, named as a version and as a path: refused, naming the first
+        # (stopped meanwhile, so that it surely is alive and training).
+        first.send_signal(signal.SIGSTOP)
+        with ThreadPoolExecutor(2) as pool:
+            refused = pool.map(
+                lambda where: _train(*common, where, "trainer.max_epochs=3"),
+                ["resume=v1", f"hydra.run.dir={run_dir}"],
+            )
+            for second in refused:
                 _one_paragraph(second, str(run_dir), f"PID {first.pid} on")
+        first.send_signal(signal.SIGCONT)
         out = first.communicate(timeout=600)[0]
     finally:
         first.kill()
     assert first.returncode == 0, out[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["status"] == "completed" and summary["epochs"] == 3
+    assert summary["status"] == "completed" and summary["epochs"] == 2
     assert [p.name for p in run_dir.parent.iterdir()] == ["v1"]
 
     # A process that held the lock and was killed leaves nothing that blocks a resume.
@@ -124,9 +129,9 @@ def test_a_live_run_is_not_shared_and_a_dead_ones_lock_does_not_block(
     assert holder.stdout.readline().strip() == "locked"
     holder.send_signal(signal.SIGKILL)
     holder.wait(timeout=60)
-    run_cli("train.py", *common, "resume=true", "trainer.max_epochs=4", "test_after_fit=false")
+    run_cli("train.py", *common, "resume=true", "trainer.max_epochs=3", "test_after_fit=false")
     resumed = json.loads((run_dir / "summary.json").read_text())
-    assert resumed["status"] == "completed" and resumed["epochs"] == 4
+    assert resumed["status"] == "completed" and resumed["epochs"] == 3
     assert resumed["resumed_from"] == str(run_dir / "checkpoints" / "last.ckpt")
 
 
@@ -145,22 +150,14 @@ def _bad_checkpoint(kind: str, path: Path, marker: Path) -> None:
     if kind == "truncated":
         torch.save({"state_dict": {"w": torch.zeros(10_000)}, "epoch": 0}, path)
         path.write_bytes(path.read_bytes()[:5000])
-    elif kind == "random zip":
-        with zipfile.ZipFile(path, "w") as archive:
-            archive.writestr("notes.txt", "not a checkpoint")
-    elif kind == "official AASIST weights":  # a bare state dict, as released
-        torch.save(
-            {"conv_time.band_pass": torch.zeros(70, 1), "out_layer.weight": torch.zeros(2)}, path
-        )
-    else:  # malicious
+    else:  # pickled code
         with path.open("wb") as handle:
             pickle.dump({"state_dict": _Pwned(marker)}, handle, protocol=2)
 
 
-@pytest.mark.parametrize(
-    "kind", ["truncated", "random zip", "official AASIST weights", "malicious"]
-)
+@pytest.mark.parametrize("kind", ["truncated", "malicious"])
 def test_a_bad_last_ckpt_is_refused_before_the_trainer_is_built(kind: str, tmp_path: Path):
+    """Foreign files (a zip, official weights, an export, another model): unit/test_rundir.py."""
     logs, marker = tmp_path / "logs", tmp_path / "pwned"
     last = logs / "runs" / "bad" / "v1" / "checkpoints" / "last.ckpt"
     _bad_checkpoint(kind, last, marker)
@@ -168,10 +165,4 @@ def test_a_bad_last_ckpt_is_refused_before_the_trainer_is_built(kind: str, tmp_p
     message = _one_paragraph(proc, str(last))
     assert "GPU available" not in proc.stdout + proc.stderr  # no Trainer was built
     assert not marker.exists()  # nothing was unpickled
-    expected = {
-        "truncated": "truncated or corrupt",
-        "random zip": "truncated or corrupt",
-        "official AASIST weights": "bare state dict",
-        "malicious": "refusing to load",
-    }
-    assert expected[kind] in message
+    assert {"truncated": "truncated or corrupt", "malicious": "refusing to load"}[kind] in message

@@ -1,20 +1,29 @@
 """Run directories: versions, resume, names, the lock between live processes, requeues."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import open_dict
 
 from spoof_lightning.build import ConfigError
+from spoof_lightning.checkpoint import (
+    EXPORT_FORMAT,
+    EXPORT_VERSION,
+    CheckpointError,
+    check_resumable,
+)
 from spoof_lightning.evaluation import claim_output_dir
 from spoof_lightning.rundir import (
     LOCK_FILE,
@@ -176,3 +185,48 @@ def test_eval_never_writes_over_another_checkpoints_results(tmp_path: Path):
     claim_output_dir(out, "val", tmp_path / "b.ckpt")  # another split: fine
     with pytest.raises(ConfigError, match=r"already holds test results of .*a\.ckpt"):
         claim_output_dir(out, "test", tmp_path / "b.ckpt")
+
+
+FRONTEND = {"_target_": "spoof_lightning.frontends.lfcc.LFCC", "n_lfcc": 20}
+MODEL = {"_target_": "spoof_lightning.models.cnn_gru.CNNGRU", "hidden": 8}
+TRAINING = {"epoch": 0, "global_step": 3, "loops": {}, "optimizer_states": []}
+
+
+def _zip(path: Path) -> None:
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("notes.txt", "not a checkpoint")
+
+
+@pytest.mark.parametrize(
+    ("content", "refusal"),
+    [
+        (_zip, "truncated or corrupt"),
+        ({"conv_time.band_pass": torch.zeros(70, 1)}, "bare state dict"),  # official AASIST
+        (
+            {"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "frontend": FRONTEND}
+            | {"model": MODEL, "state_dict": {}},
+            "an exported model without training state",
+        ),
+        (
+            {"state_dict": {}, "hyper_parameters": {"frontend": FRONTEND, "model": MODEL}}
+            | TRAINING,
+            "another front-end or model (model.hidden: checkpoint 8, requested 16)",
+        ),
+    ],
+    ids=["random zip", "official weights", "exported model", "another model"],
+)
+def test_resume_refuses_a_foreign_last_ckpt(content, refusal: str, tmp_path: Path):
+    """(Truncated and pickled-code files, through train.py: integration/test_run_dirs.py.)"""
+    path = tmp_path / "last.ckpt"
+    content(path) if callable(content) else torch.save(content, path)
+    expected = {"frontend": FRONTEND, "model": MODEL | {"hidden": 16}}
+    with pytest.raises(CheckpointError, match=re.escape(refusal)) as refused:
+        check_resumable(path, expected)
+    assert str(path) in str(refused.value)
+
+
+def test_resume_accepts_a_training_checkpoint_of_the_same_model(tmp_path: Path):
+    path = tmp_path / "last.ckpt"
+    hparams = {"frontend": FRONTEND, "model": MODEL}
+    torch.save({"state_dict": {}, "hyper_parameters": hparams} | TRAINING, path)
+    assert check_resumable(path, hparams) == {"epoch": 0, "global_step": 3}
