@@ -26,7 +26,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-eval: install  ## e.g. make eval ARGS="ckpt=logs/runs/demo-lfcc-cnn_gru-weighted_ce/checkpoints/best.ckpt"
+eval: install  ## e.g. make eval ARGS="ckpt=logs/runs/demo-lfcc-cnn_gru-weighted_ce/v1/checkpoints/best.ckpt"
 	$(PY) eval.py $(ARGS)
 
 sweep: install  ## a small front-end x model sweep on the demo corpus, on CPU

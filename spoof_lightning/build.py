@@ -12,10 +12,7 @@ from hydra.utils import get_class, instantiate
 from torch import nn
 
 from spoof_lightning.contracts import check_pair
-
-
-class ConfigError(ValueError):
-    """A config value that cannot work; the message names the config key."""
+from spoof_lightning.errors import ConfigError
 
 
 def resolve_class(config: Mapping[str, Any], key: str) -> type:

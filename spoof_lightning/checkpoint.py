@@ -270,6 +270,41 @@ def load_countermeasure(path: str | Path) -> LoadedModel:
     )
 
 
+# What Lightning stores to continue a fit (a resumed run needs them all).
+TRAINING_STATE = ("epoch", "global_step", "loops", "optimizer_states")
+
+
+def check_resumable(path: str | Path, expected: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+    """Refuse a ``last.ckpt`` that ``resume`` cannot continue, before a Trainer touches it.
+
+    It must read as plain data (``weights_only``: truncated, foreign or pickled-code files
+    are refused with :func:`read_checkpoint`'s messages), be a train.py checkpoint with its
+    training state, and hold the ``frontend`` and ``model`` configs of ``expected`` (the
+    run's). Returns its ``epoch`` and ``global_step``.
+    """
+    path = Path(path)
+    content = read_checkpoint(path)
+    parts = _unpack(content, path)
+    missing = [key for key in TRAINING_STATE if key not in content]
+    if missing:
+        what = "an exported model" if content.get("format") == EXPORT_FORMAT else "a checkpoint"
+        raise CheckpointError(
+            f"{path} cannot be resumed: it is {what} without training state (no "
+            f"{', '.join(missing)}); resume continues the last.ckpt that train.py writes"
+        )
+    differences = [
+        line for part in PARTS for line in _differences(parts[part], expected[part], part)
+    ]
+    if differences:
+        more = f"; ... ({len(differences) - 8} more)" if len(differences) > 8 else ""
+        raise CheckpointError(
+            f"{path} cannot be resumed by this run: it was trained with another front-end or "
+            f"model ({'; '.join(differences[:8])}{more}). Resume with the run's own config, "
+            "or start a new run."
+        )
+    return {"epoch": int(content["epoch"]), "global_step": int(content["global_step"])}
+
+
 def _differences(stored: Any, requested: Any, key: str) -> list[str]:
     if isinstance(stored, Mapping) and isinstance(requested, Mapping):
         return [
@@ -315,6 +350,7 @@ __all__ = [
     "Countermeasure",
     "LoadedModel",
     "check_request",
+    "check_resumable",
     "check_weights",
     "describe",
     "load_countermeasure",

@@ -4,10 +4,11 @@
     python -m spoof_lightning.compare 'logs/runs/*' --csv runs.csv --md runs.md
     python -m spoof_lightning.compare logs/multiruns/seeds --by-seed [--asv-scores FILE]
 
-Every argument is a run directory, a folder searched for run directories (any depth;
-``previous/`` copies are skipped) or a glob. A run directory is one with ``summary.json``
-(written by train.py); the final training loss comes from its ``csv/metrics.csv``.
-The table is sorted by best validation EER; runs that did not complete come last.
+Every argument is a run directory, a folder searched for run directories (any depth: all
+versions ``<run_name>/v<N>`` of a name) or a glob. A run directory is one with
+``summary.json`` (written by train.py); the final training loss comes from its
+``csv/metrics.csv``. The table is sorted by best validation EER; runs that did not complete
+come last.
 
 ``--by-seed`` groups the completed runs that differ only in ``seed`` (same config-group
 choices and the same overrides once ``seed``, ``resume``, ``run_name``, ``hydra.*`` and
@@ -30,9 +31,11 @@ from pathlib import Path
 from statistics import mean, stdev
 from typing import Any
 
+from spoof_lightning.atomic import write_text
 from spoof_lightning.metrics.report import evaluate_rows
 from spoof_lightning.metrics.scores import read_asv_scores_2019, read_cm_scores_2019
 from spoof_lightning.metrics.tdcf import AsvScores
+from spoof_lightning.rundir import run_label
 
 SUMMARY = "summary.json"
 CHOICE_COLUMNS = ("data", "frontend", "model", "loss")
@@ -63,11 +66,7 @@ def find_runs(paths: Iterable[str | Path]) -> list[Path]:
             elif (match / SUMMARY).is_file():
                 found.add(match)
             elif match.is_dir():
-                found |= {
-                    s.parent
-                    for s in match.rglob(SUMMARY)
-                    if "previous" not in s.relative_to(match).parts
-                }
+                found |= {s.parent for s in match.rglob(SUMMARY)}
     return sorted(p.resolve() for p in found)
 
 
@@ -95,7 +94,7 @@ def run_row(run_dir: Path) -> dict[str, Any]:
             o for o in summary.get("overrides", []) if o.split("=", 1)[0] not in CHOICE_COLUMNS
         )
     row: dict[str, Any] = {
-        "run": run_dir.name,
+        "run": run_label(run_dir),
         "status": summary.get("status", "completed"),
         **{key: choices.get(key, "") for key in CHOICE_COLUMNS},
         "overrides": overrides,
@@ -260,11 +259,10 @@ def write_tables(
     columns: Sequence[str] = COLUMNS,
     markdown: Any = markdown_table,
 ) -> None:
-    """Write the CSV and/or markdown table."""
+    """Write the CSV and/or markdown table (atomically)."""
     for path, text in ((csv_path, csv_table(rows, columns)), (md_path, markdown(rows))):
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
+            write_text(path, text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,7 +2,7 @@
 
 See conf/continual.yaml and spoof_lightning/lit/continual.py; e.g.
 ``python -m spoof_lightning.continual experiment=dfwf_demo`` writes the EER matrices,
-average EER and forgetting to ``logs/runs/<run_name>/continual.{json,md}``.
+average EER and forgetting to ``logs/runs/<run_name>/v<N>/continual.{json,md}``.
 """
 
 import hydra

@@ -16,6 +16,10 @@ Outputs, under ``output_dir``, named by split (``test`` or ``val``):
 * ``<split>_det.png`` (probit DET) and ``<split>_score_hist.png`` (labelled sets only);
 * ``<split>_frame_scores.npz`` — per-utterance frame scores, when the model has a frame head.
 
+The files of a split are written together and atomically (:func:`write_outputs`): a kill or
+a full disk leaves the earlier set whole. eval.py locks ``output_dir`` while it runs and
+refuses one that holds the results of another checkpoint (:func:`claim_output_dir`).
+
 Decisions: a trial is called bona fide when ``score > threshold``, as the official
 ``compute_eer`` rejects the trials scoring at or below its threshold (up to ties). The threshold is
 ``threshold=`` when given, else the dev-set EER threshold stored in the checkpoint (the
@@ -40,6 +44,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import Tensor
 
+from spoof_lightning.atomic import atomic_files
 from spoof_lightning.build import ConfigError, instantiate_data, min_input_samples
 from spoof_lightning.checkpoint import (
     PARTS,
@@ -77,6 +82,7 @@ from spoof_lightning.metrics.scores import (
     write_scores_csv,
 )
 from spoof_lightning.metrics.tdcf import AsvScores
+from spoof_lightning.rundir import claim
 
 log = logging.getLogger(__name__)
 
@@ -419,41 +425,70 @@ def write_outputs(
     title: str | None = None,
 ) -> dict[str, Path]:
     """Write every output file of a scored split (see the module docstring); returns
-    ``{"scores" | "submission" | "csv" | "metrics" | "det" | "hist" | "frames": path}``."""
+    ``{"scores" | "submission" | "csv" | "metrics" | "det" | "hist" | "frames": path}``.
+
+    The files replace those of an earlier pass together (:func:`atomic_files`): a kill or a
+    full disk while they are written leaves the earlier set whole, never a mix.
+    """
     out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     files: dict[str, Path] = {}
     labelled = _labelled(rows)
     bonafide, spoof = _classes(labelled)
-    if rows and len(labelled) == len(rows) and _writable_ids(rows, out / f"{split}_scores.txt"):
-        files["scores"] = write_cm_scores_2019(out / f"{split}_scores.txt", rows)
-    if _writable_ids(rows, out / f"{split}_submission.txt"):
-        files["submission"] = write_scores_2021(
-            out / f"{split}_submission.txt", {row["utt_id"]: row["score"] for row in rows}
-        )
-    files["csv"] = write_scores_csv(out / f"{split}_scores.csv", rows)
-    files["metrics"] = out / f"{split}_metrics.json"
-    files["metrics"].write_text(json.dumps(metrics, indent=2) + "\n")
-    if plots and bonafide.size and spoof.size:
-        from spoof_lightning.metrics.plots import plot_det, plot_score_histogram
+    with atomic_files() as staged:
 
-        det = out / f"{split}_det.png"
-        files["det"] = plot_det({system: (bonafide, spoof)}, det, title=title)
-        threshold = (metrics.get("at_threshold") or {}).get("threshold", metrics["eer_threshold"])
-        hist = out / f"{split}_score_hist.png"
-        title = f"{system}, {title}" if title else system
-        files["hist"] = plot_score_histogram(
-            bonafide, spoof, hist, threshold=threshold, title=title
-        )
-    if frame_scores:
-        files["frames"] = out / f"{split}_frame_scores.npz"
-        np.savez_compressed(  # utterance i: scores[offsets[i]:offsets[i + 1]]
-            files["frames"],
-            utt_ids=np.asarray(list(frame_scores), dtype=str),
-            offsets=np.cumsum([0, *(v.size for v in frame_scores.values())]),
-            scores=np.concatenate(list(frame_scores.values())),
-        )
+        def temp(kind: str, name: str) -> Path:
+            files[kind] = out / f"{split}_{name}"
+            return staged.temp(files[kind])
+
+        if rows and len(labelled) == len(rows) and _writable_ids(rows, out / f"{split}_scores.txt"):
+            write_cm_scores_2019(temp("scores", "scores.txt"), rows)
+        if _writable_ids(rows, out / f"{split}_submission.txt"):
+            scores = {row["utt_id"]: row["score"] for row in rows}
+            write_scores_2021(temp("submission", "submission.txt"), scores)
+        write_scores_csv(temp("csv", "scores.csv"), rows)
+        temp("metrics", "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        if plots and bonafide.size and spoof.size:
+            from spoof_lightning.metrics.plots import plot_det, plot_score_histogram
+
+            plot_det({system: (bonafide, spoof)}, temp("det", "det.png"), title=title)
+            threshold = (metrics.get("at_threshold") or {}).get(
+                "threshold", metrics["eer_threshold"]
+            )
+            title = f"{system}, {title}" if title else system
+            hist = temp("hist", "score_hist.png")
+            plot_score_histogram(bonafide, spoof, hist, threshold=threshold, title=title)
+        if frame_scores:
+            np.savez_compressed(  # utterance i: scores[offsets[i]:offsets[i + 1]]
+                temp("frames", "frame_scores.npz"),
+                utt_ids=np.asarray(list(frame_scores), dtype=str),
+                offsets=np.cumsum([0, *(v.size for v in frame_scores.values())]),
+                scores=np.concatenate(list(frame_scores.values())),
+            )
     return files
+
+
+def claim_output_dir(output_dir: Path, split: str, checkpoint: Path) -> None:
+    """Lock ``output_dir`` for this evaluation and refuse to replace the ``split`` results of
+    another checkpoint (or of a training run's own test pass) that are already there.
+
+    Results of the same checkpoint are replaced as a set by :func:`write_outputs`. The lock
+    is on the directory itself: it holds results only.
+    """
+    claim(output_dir, owner_file=None)
+    metrics = output_dir / f"{split}_metrics.json"
+    if not metrics.is_file():
+        return
+    try:
+        earlier = json.loads(metrics.read_text()).get("checkpoint")
+    except (OSError, ValueError, AttributeError):
+        earlier = None
+    if earlier is None or Path(earlier).resolve() != checkpoint.resolve():
+        raise ConfigError(
+            f"output_dir={output_dir} already holds {split} results of "
+            f"{earlier or 'another run'} ({metrics.name}, ...); eval.py never writes over "
+            "the results of another checkpoint: choose another output_dir (by default every "
+            "evaluation gets a new one)"
+        )
 
 
 # ------------------------------------------------------------------------ eval.py
@@ -620,6 +655,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     for part in PARTS:
         if cfg.get(part):
             check_request(loaded, part, _plain(cfg[part]), choices.get(part))
+    claim_output_dir(Path(cfg.output_dir), split, loaded.path)
     threshold, threshold_source = decision_threshold(loaded, cfg.threshold)
     data = data_config(cfg, loaded)
     raise_problems(data_problems(data), "data")

@@ -1,6 +1,6 @@
 """Export a trained countermeasure for inference: front-end + model weights and plain config.
 
-    python -m spoof_lightning.export ckpt=logs/runs/<run>/checkpoints/best.ckpt out=model.pt
+    python -m spoof_lightning.export ckpt=logs/runs/<run>/v1/checkpoints/best.ckpt out=model.pt
 
 The file keeps what scoring needs and drops what only training needs (optimizer and
 scheduler states, loop state, loss weights, callbacks, logger/trainer config). It holds
@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from spoof_lightning.atomic import atomic_open
 from spoof_lightning.checkpoint import (
     EXPORT_FORMAT,
     EXPORT_VERSION,
@@ -48,8 +49,8 @@ def export_model(ckpt: str | Path, out: str | Path) -> Path:
         "state_dict": {k: v.detach().clone() for k, v in loaded.net.state_dict().items()},
     }
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(content, out)
+    with atomic_open(out, "wb") as handle:
+        torch.save(content, handle)
     return out
 
 

@@ -1,8 +1,8 @@
 """Loggers that keep a run's history across ``resume=true``.
 
 A resumed run is the same logger run: ``metrics.csv`` is appended to and the W&B run id
-saved in the run directory is reused. A fresh run with the same name starts clean because
-training.py first moves the old run's outputs (these files included) aside.
+saved in the run directory is reused. A fresh run with the same name starts clean in a
+directory of its own (spoof_lightning/rundir.py).
 """
 
 import csv
@@ -19,8 +19,12 @@ from urllib.parse import urlparse
 from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.callbacks import Checkpoint
+from lightning.pytorch.core.saving import save_hparams_to_yaml
 from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+
+from spoof_lightning.atomic import atomic_open, atomic_path, write_text
+from spoof_lightning.rundir import run_label
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +33,31 @@ WANDB_ID_FILE = "wandb_run_id.txt"
 WANDB_DEFAULT_HOST = "https://api.wandb.ai"
 
 
-class _AppendingWriter(ExperimentWriter):
+class _AtomicWriter(ExperimentWriter):
+    """Rewrites ``metrics.csv`` (and ``hparams.yaml``) whole and atomically at every save,
+    instead of appending in place, so a kill or a full disk never leaves them half-written."""
+
+    def save(self) -> None:
+        if not self.metrics:
+            return
+        self._record_new_keys()
+        rows = []
+        if self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, "r", newline="") as handle:
+                rows = list(csv.DictReader(handle))
+        with atomic_open(self.metrics_file_path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=self.metrics_keys)
+            writer.writeheader()
+            writer.writerows(rows + self.metrics)
+        self.metrics = []
+
+    def log_hparams(self, params: dict[str, Any]) -> None:
+        self.hparams.update(params)
+        with atomic_path(Path(self.log_dir) / self.NAME_HPARAMS_FILE) as temp:
+            save_hparams_to_yaml(temp, self.hparams)
+
+
+class _AppendingWriter(_AtomicWriter):
     """Appends to an existing ``metrics.csv`` instead of deleting it (Lightning's default)."""
 
     def _check_log_dir_exists(self) -> None:
@@ -92,8 +120,7 @@ def persistent_run_id(run_dir: Path) -> str:
         return path.read_text().strip()
     run_id = secrets.token_hex(6)
     if rank_zero_only.rank == 0:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(run_id + "\n")
+        write_text(path, run_id + "\n")
     return run_id
 
 
@@ -104,7 +131,7 @@ class WandbRunLogger(WandbLogger):
       on a machine without network never blocks.
     * id: saved in ``<save_dir>/wandb_run_id.txt`` when the run starts and reused by
       ``resume=true`` (``resume="allow"``), so a resumed run continues the same W&B run.
-    * name: the run directory's name (the run or sweep-job name) unless given.
+    * name: the run's name and version (``<run or sweep-job name>/v<N>``) unless given.
     * group: the sweep name; ``choices`` (the Hydra config-group choices) become the
       ``choices`` config entry and ``group:choice`` tags.
 
@@ -140,7 +167,7 @@ class WandbRunLogger(WandbLogger):
         super().__init__(
             save_dir=str(run_dir),
             project=project,
-            name=name or run_dir.name,
+            name=name or run_label(run_dir),
             id=persistent_run_id(run_dir),
             group=group,
             tags=[*(f"{k}:{v}" for k, v in sorted(picked.items())), *tags],

@@ -3,6 +3,7 @@ train.py / eval.py let Hydra compose the config."""
 
 import hashlib
 import os
+from typing import Any
 
 from omegaconf import OmegaConf
 
@@ -24,9 +25,30 @@ def job_name(run_name: str, overrides: str = "") -> str:
     return name
 
 
+def checked_name(key: str, value: Any) -> str:
+    """``run_name`` / ``sweep_name`` when it can name a directory; else exit 2 naming ``key``."""
+    from spoof_lightning.cli import user_errors_reported
+    from spoof_lightning.rundir import check_name
+
+    with user_errors_reported(in_sweeps=True):
+        return check_name(key, value)
+
+
+def run_dir(root: str, name: str, resume: Any = False, job_num: Any = None) -> str:
+    """``hydra.run.dir`` / ``hydra.sweep.subdir``: see :func:`spoof_lightning.rundir.run_directory`;
+    a bad ``resume=`` or a directory in use ends the command (exit 2) before Hydra writes to it."""
+    from spoof_lightning.cli import user_errors_reported
+    from spoof_lightning.rundir import run_directory
+
+    with user_errors_reported(in_sweeps=True):
+        return run_directory(root, name, resume, job_num)
+
+
 def register() -> None:
-    # hydra.sweep.subdir (conf/hydra/default.yaml)
+    # conf/hydra/default.yaml: hydra.run.dir, hydra.sweep.dir and hydra.sweep.subdir
     OmegaConf.register_new_resolver("spoof.job_name", job_name, replace=True)
+    OmegaConf.register_new_resolver("spoof.name", checked_name, replace=True)
+    OmegaConf.register_new_resolver("spoof.run_dir", run_dir, replace=True)
     # paths.root_dir (conf/paths/default.yaml). Not ${hydra:runtime.cwd}: sweepers such as
     # Optuna resolve hydra.sweep.dir before Hydra's own config is set. Hydra never changes
     # the working directory here (hydra.job.chdir: false).

@@ -1,14 +1,13 @@
 """What train.py runs: build everything from the composed config, fit, test, summarise.
 
 Also the engine options that are not Lightning Trainer arguments (``trainer.micro_batch_size``,
-``trainer.compile``), the naming of sweep jobs, and what a multirun job does with a
-front-end x model pair that cannot work (it records it and lets the sweep go on).
+``trainer.compile``), the naming of sweep jobs, what a multirun job does with a front-end x
+model pair that cannot work (it records it and lets the sweep go on), and what a resumed or
+preempted run does (:func:`checkpoint_to_resume`, :mod:`spoof_lightning.preemption`).
 """
 
-import json
 import logging
 import math
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,16 +20,20 @@ from hydra.utils import instantiate
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from spoof_lightning.atomic import write_json
 from spoof_lightning.build import ConfigError, instantiate_data, min_input_samples
 from spoof_lightning.callbacks.config_in_checkpoint import ConfigInCheckpoint
 from spoof_lightning.callbacks.nonfinite import NonFiniteGuard
+from spoof_lightning.callbacks.preemption import PreemptionCheckpoint
 from spoof_lightning.callbacks.score_writer import ScoreWriter, score_metrics
-from spoof_lightning.checkpoint import describe
+from spoof_lightning.checkpoint import check_resumable, describe
 from spoof_lightning.config_checks import check_crops, check_train_config
 from spoof_lightning.contracts import IncompatiblePairError
 from spoof_lightning.lit.detector import Detector
 from spoof_lightning.lit.em_detector import detector_class
 from spoof_lightning.loggers import finish_wandb, log_images
+from spoof_lightning.preemption import Preempted, handling_signals
+from spoof_lightning.rundir import LAST_CHECKPOINT, claim, run_label
 
 log = logging.getLogger(__name__)
 
@@ -77,41 +80,44 @@ def detector_from_config(cfg: DictConfig) -> Detector:
     )
 
 
-# What a run writes into its directory; a fresh run moves an old run's copy aside.
-RUN_OUTPUTS = (
-    "checkpoints",
-    "csv",
-    "tensorboard",
-    "wandb",
-    "wandb_run_id.txt",
-    "scores",
-    "summary.json",
-)
+def checkpoint_to_resume(run_dir: Path, cfg: DictConfig) -> str | None:
+    """``last.ckpt`` of ``run_dir`` when ``cfg.resume`` asks to continue, checked before
+    anything is built; None for a run that starts from the beginning.
 
-
-def checkpoint_to_resume(run_dir: Path, resume: bool) -> str | None:
-    """``last.ckpt`` of this run when resuming; otherwise set aside an old run's outputs.
-
-    Only the main process moves files: DDP workers started later see the same directory.
+    A run never starts from the beginning over checkpoints it would overwrite (e.g. an
+    explicit ``hydra.run.dir`` that holds a run): that is refused, as is a ``last.ckpt``
+    that is not a train.py checkpoint of this front-end and model (truncated, foreign or
+    holding pickled code).
     """
-    last = run_dir / "checkpoints" / "last.ckpt"
-    if resume:
-        if last.is_file():
-            log.info("Resuming from %s", last)
-            return str(last)
-        log.warning("resume=true but %s does not exist: starting a new run", last)
-        return None
-    old = [run_dir / name for name in RUN_OUTPUTS if (run_dir / name).exists()]
-    if old and rank_zero_only.rank == 0:
-        previous = run_dir / "previous"
-        shutil.rmtree(previous, ignore_errors=True)
-        previous.mkdir()
-        for path in old:
-            path.rename(previous / path.name)
-        log.warning(
-            "%s already held a run; moved its outputs to %s (resume=true continues a run).",
+    last = run_dir / LAST_CHECKPOINT
+    asked = str(cfg.resume).lower() if isinstance(cfg.resume, bool) else cfg.resume
+    if cfg.resume and last.is_file():
+        plain = OmegaConf.to_container(cfg, resolve=True)
+        done = check_resumable(last, {part: plain[part] for part in ("frontend", "model")})
+        log.info(
+            "resume=%s: continuing %s from %s (epoch %d, global step %d)",
+            asked,
             run_dir,
-            previous,
+            last,
+            done["epoch"],
+            done["global_step"],
+        )
+        return str(last)
+    existing = sorted(p.name for p in (run_dir / "checkpoints").glob("*.ckpt"))
+    if existing:
+        why = "has no last.ckpt to continue from" if cfg.resume else "is not resumed"
+        raise ConfigError(
+            f"{run_dir} already holds checkpoints ({', '.join(existing)}) but {why}; a run "
+            "never starts over them. resume=true continues a run from its last.ckpt; a new "
+            "run gets its own directory when hydra.run.dir and paths.run_dir are left unset."
+        )
+    if cfg.resume:
+        log.warning(
+            "resume=%s: %s holds no %s (no earlier run of this name saved one): training "
+            "starts from the beginning in it",
+            asked,
+            run_dir,
+            LAST_CHECKPOINT,
         )
     return None
 
@@ -198,49 +204,60 @@ def compile_model(module: Detector, option: bool | Mapping[str, Any] | None) -> 
 
 
 def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
-    """``summary.json`` of the run (main process only); read by the compare command."""
+    """``summary.json`` of the run (main process only, atomically); read by compare."""
     if rank_zero_only.rank == 0:
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        write_json(run_dir / "summary.json", summary)
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit, test the best checkpoint, write ``summary.json`` in the run directory.
 
     ``summary["status"]`` is ``running`` while the run goes, then ``completed``, ``failed``
-    (the error is re-raised) or ``incompatible``: a front-end x model pair that cannot work
-    raises :class:`IncompatiblePairError` in a single run, but in a multirun job it is
-    recorded and returned, so the sweep goes on with the other jobs.
+    (the error is re-raised), ``preempted`` (a signal stopped it after saving ``last.ckpt``;
+    :class:`Preempted` is re-raised) or ``incompatible``: a front-end x model pair that
+    cannot work raises :class:`IncompatiblePairError` in a single run, but in a multirun
+    job it is recorded and returned, so the sweep goes on with the other jobs.
     """
     check_train_config(cfg)  # before anything is built, scanned or written
     L.seed_everything(cfg.seed, workers=True)
     run_dir = Path(cfg.paths.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path = checkpoint_to_resume(run_dir, cfg.resume)
+    if rank_zero_only.rank == 0:  # DDP workers share the directory of their main process
+        for path in claim(run_dir):
+            log.info("removed %s, left unfinished by a killed process", path)
+    ckpt_path = checkpoint_to_resume(run_dir, cfg)
     summary: dict[str, Any] = {
         "run_dir": str(run_dir),
         "status": "running",
         "choices": config_choices(cfg),
         "overrides": task_overrides(),
         "name_overrides": name_overrides(),
+        "resumed_from": ckpt_path,
     }
-    write_summary(run_dir, summary)
-    try:
-        summary |= fit_and_test(cfg, run_dir, ckpt_path)
-        summary["status"] = "completed"
-    except IncompatiblePairError as err:
-        summary |= {"status": "incompatible", "error": str(err)}
+    with handling_signals():
         write_summary(run_dir, summary)
-        if not is_multirun():
+        try:
+            summary |= fit_and_test(cfg, run_dir, ckpt_path)
+            summary["status"] = "completed"
+        except Preempted as stop:
+            log.warning("%s: %s; resume=true continues the run", run_dir, stop)
+            summary |= {"status": "preempted", "signal": stop.signal_name}
+            summary["checkpoint"] = str(stop.checkpoint) if stop.checkpoint else None
+            write_summary(run_dir, summary)
             raise
-        log.error("Job %s skipped: %s", run_dir.name, err)
-        return summary
-    except Exception as err:
-        summary |= {"status": "failed", "error": f"{type(err).__name__}: {err}"}
+        except IncompatiblePairError as err:
+            summary |= {"status": "incompatible", "error": str(err)}
+            write_summary(run_dir, summary)
+            if not is_multirun():
+                raise
+            log.error("Job %s skipped: %s", run_label(run_dir), err)
+            return summary
+        except Exception as err:
+            summary |= {"status": "failed", "error": f"{type(err).__name__}: {err}"}
+            write_summary(run_dir, summary)
+            raise
+        finally:
+            finish_wandb()  # the next multirun job gets its own W&B run
         write_summary(run_dir, summary)
-        raise
-    finally:
-        finish_wandb()  # the next multirun job gets its own W&B run
-    write_summary(run_dir, summary)
     return summary
 
 
@@ -256,6 +273,7 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> dict[
     resolved = OmegaConf.to_container(cfg, resolve=True)
     callbacks = instantiate_group(cfg.get("callbacks"))
     callbacks += [ConfigInCheckpoint(resolved), NonFiniteGuard()]
+    callbacks.append(PreemptionCheckpoint(run_dir / LAST_CHECKPOINT))
     loggers = instantiate_group(cfg.get("logger"))
     trainer: L.Trainer = instantiate(trainer_kwargs, callbacks=callbacks, logger=loggers or False)
     for logger in trainer.loggers:

@@ -9,6 +9,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from spoof_lightning.compare import collect, find_runs, markdown_table, write_tables
+from spoof_lightning.rundir import newest_versions
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +19,8 @@ class SweepSummary(Callback):
     at the end of ``train.py -m``, and logs the markdown table.
 
     The table holds the jobs of this sweep (recorded as they end; with a remote launcher,
-    whose jobs end elsewhere, every run found under the sweep directory).
+    whose jobs end elsewhere, the newest version of every job found under the sweep
+    directory).
     """
 
     def __init__(self) -> None:
@@ -29,7 +31,8 @@ class SweepSummary(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        run_dirs = find_runs(self.job_dirs or [sweep_dir])
+        found = find_runs(self.job_dirs or [sweep_dir])
+        run_dirs = found if self.job_dirs else newest_versions(found)
         if not run_dirs:
             return
         rows = collect(run_dirs)

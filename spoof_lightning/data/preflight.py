@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from spoof_lightning.atomic import atomic_open
 from spoof_lightning.data.audio import (
     EMPTY,
     NON_FINITE,
@@ -138,12 +138,10 @@ def write_problems(path: Path, reports: Sequence[SplitReport]) -> Path:
             next(reader, None)  # header
             rows = [row for row in reader if row and row[0] not in splits]
     rows += [[r.split, p.kind, p.source, p.utt_id, p.detail] for r in reports for p in r.problems]
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+    with atomic_open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(PROBLEM_COLUMNS)
         writer.writerows(rows)
-    os.replace(tmp, path)
     return path
 
 

@@ -33,6 +33,7 @@ import tarfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from spoof_lightning.atomic import write_text
 from spoof_lightning.data.preflight import Level, Policy, apply_policy, check_split
 from spoof_lightning.data.protocols import SPLITS, Problem, Utterance, load_split
 
@@ -86,7 +87,7 @@ def write_shards(
     index = {"format": "webdataset", "version": 1, "total": len(utterances), "shards": shards}
     index.update(extra or {})
     path = out / INDEX
-    path.write_text(json.dumps(index, indent=1) + "\n")
+    write_text(path, json.dumps(index, indent=1) + "\n")
     return path
 
 

@@ -25,7 +25,6 @@ reads it and its experience's data config) and a CSV log.
 from __future__ import annotations
 
 import copy
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
+from spoof_lightning.atomic import write_json, write_text
 from spoof_lightning.build import (
     ConfigError,
     instantiate_data,
@@ -231,8 +231,8 @@ def run_continual(cfg: DictConfig) -> dict[str, Any]:
             **continual_metrics(matrix),
             "checkpoints": checkpoints,
         }
-    (run_dir / RESULTS_JSON).write_text(json.dumps(results, indent=2) + "\n")
-    (run_dir / RESULTS_MD).write_text(format_markdown(results))
+    write_json(run_dir / RESULTS_JSON, results)
+    write_text(run_dir / RESULTS_MD, format_markdown(results))
     return {**results, "run_dir": str(run_dir)}
 
 

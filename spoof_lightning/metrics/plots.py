@@ -4,7 +4,7 @@ The DET plot follows the ASVspoof papers (Martin et al., "The DET curve in asses
 detection task performance", Eurospeech 1997): miss rate of bona fide against false
 acceptance of spoofs, both on normal-deviate (probit) axes, ticks at 0.1 ... 40 %, the
 EER point marked. Figures are built with ``matplotlib.figure.Figure`` and rendered by the
-Agg canvas, so no pyplot state or display is touched.
+Agg canvas, so no pyplot state or display is touched; files are written atomically.
 """
 
 from collections.abc import Mapping
@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 from scipy.stats import norm
 
+from spoof_lightning.atomic import atomic_path
 from spoof_lightning.metrics.eer import compute_det_curve, compute_eer
 
 DET_TICKS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4)
@@ -23,9 +24,9 @@ DET_TICKS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4)
 
 def _save(figure: Figure, path: str | Path) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(figure)
-    figure.savefig(path, dpi=120)
+    with atomic_path(path) as temp:  # same suffix: savefig takes the format from it
+        figure.savefig(temp, dpi=120)
     return path
 
 

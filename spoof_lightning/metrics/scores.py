@@ -17,8 +17,9 @@ Formats (one trial per line, single spaces):
   package's ``config.py``) and organisers' scores (``ASVTorch_Kaldi/score.txt``:
   ``asv_speaker trial score``), joined by trial id.
 
-Scores are written with ``repr`` (shortest exact round trip). Every reader error names the
-file and the line.
+Scores are written with ``repr`` (shortest exact round trip), each file atomically (a
+temporary file renamed into place, :mod:`spoof_lightning.atomic`). Every reader error names
+the file and the line.
 """
 
 import csv
@@ -31,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from spoof_lightning.atomic import atomic_open
 from spoof_lightning.metrics.tdcf import AsvScores
 
 KEY_TO_LABEL = {"bonafide": 1, "spoof": 0}
@@ -127,8 +129,7 @@ def join_scores(scores: Mapping[str, float], protocol: Iterable[Any]) -> list[di
 def write_cm_scores_2019(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> Path:
     """Write ``utt source key score``; rows need ``utt_id``, ``label``, ``attack``, ``score``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as handle:
+    with atomic_open(path, "w", encoding="utf-8") as handle:
         for row in rows:
             label = int(row["label"])
             if label not in LABEL_TO_KEY:
@@ -169,8 +170,7 @@ def read_cm_scores_2019(path: str | Path) -> list[dict[str, Any]]:
 def write_scores_2021(path: str | Path, scores: Mapping[str, float]) -> Path:
     """Write an ASVspoof 2021 submission: ``utt score`` per line."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as handle:
+    with atomic_open(path, "w", encoding="utf-8") as handle:
         for utt, score in scores.items():
             handle.write(f"{utt} {float(score)!r}\n")
     return path
@@ -195,8 +195,7 @@ def write_scores_csv(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> Pat
     columns = list(dict.fromkeys(key for row in rows for key in row))
     columns = ["utt_id"] + [c for c in columns if c not in ("utt_id", "score")] + ["score"]
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="") as handle:
+    with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns, restval="")
         writer.writeheader()
         for row in rows:

@@ -44,7 +44,7 @@ def checkpoint(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     run_cli(
         "train.py", *common, "run_name=for_eval", "trainer.max_epochs=1", "test_after_fit=false"
     )
-    return logs / "runs" / "for_eval" / "checkpoints" / "best.ckpt"
+    return logs / "runs" / "for_eval" / "v1" / "checkpoints" / "best.ckpt"
 
 
 def _protocol(demo_root: Path) -> dict[str, list[str]]:

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from spoof_lightning.atomic import PARTIAL_PREFIX
+from spoof_lightning.rundir import claim
 from tests.integration.cli import FAST, REPO
 
 pytestmark = pytest.mark.slow
@@ -46,7 +48,7 @@ def _wait_for(predicate, proc: subprocess.Popen, output: Path, timeout: float = 
 
 def test_sigkill_mid_epoch_then_resume_continues_the_same_run(demo_root: Path, tmp_path: Path):
     logs = tmp_path / "logs"
-    run_dir = logs / "runs" / "killed"
+    run_dir = logs / "runs" / "killed" / "v1"
     last = run_dir / "checkpoints" / "last.ckpt"
     command = [
         sys.executable,
@@ -96,7 +98,7 @@ def test_sigkill_mid_epoch_then_resume_continues_the_same_run(demo_root: Path, t
     assert "Restored all states from the checkpoint" in resumed.stdout + resumed.stderr
     final = _load(last)
     assert (final["global_step"], final["epoch"]) == (8, 1)  # 2 epochs x 4 steps, not restarted
-    assert not (run_dir / "previous").exists()
+    assert [p.name for p in run_dir.parent.iterdir()] == ["v1"]  # the same run
 
     # The same logger runs: the CSV goes on, steps never repeat; the W&B run id is reused.
     with (run_dir / "csv" / "metrics.csv").open() as handle:
@@ -128,14 +130,17 @@ WRITER = textwrap.dedent(
 
 def test_a_kill_during_a_save_leaves_the_previous_checkpoint_usable(tmp_path: Path):
     path = tmp_path / "last.ckpt"
-    partial = tmp_path / "last.ckpt.partial"
     output = tmp_path / "writer.log"
     with output.open("w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-c", WRITER, str(path)], cwd=REPO, stdout=log, stderr=log
         )
     _wait_for(lambda: "saved" in output.read_text(), proc, output, timeout=60)
-    _wait_for(partial.exists, proc, output, timeout=60)  # a save is under way
+
+    def partial() -> list[Path]:
+        return list(tmp_path.glob(f"{PARTIAL_PREFIX}*-last.ckpt"))
+
+    _wait_for(partial, proc, output, timeout=60)  # a save is under way
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     checkpoint = _load(path)
@@ -143,3 +148,6 @@ def test_a_kill_during_a_save_leaves_the_previous_checkpoint_usable(tmp_path: Pa
     version = checkpoint["version"]
     expected = torch.arange(10.0) if version == 0 else torch.full((8_000_000,), float(version))
     assert torch.equal(checkpoint["weights"], expected)
+    # What the killed writer left is removed by the next process that claims the directory.
+    left = partial()
+    assert claim(tmp_path) == left and not partial()

@@ -76,7 +76,7 @@ def test_sweep_runs_every_job_records_the_refused_pair_and_tables_them(
     sweep_dir = logs / "multiruns" / "demo_sweep"
     jobs = {}
     for (frontend, model), status in JOBS.items():
-        job_dir = sweep_dir / f"demo-{frontend}-{model}-weighted_ce,{NAMED}"
+        job_dir = sweep_dir / f"demo-{frontend}-{model}-weighted_ce,{NAMED}" / "v1"
         summary = json.loads((job_dir / "summary.json").read_text())
         assert summary["status"] == status, summary
         assert summary["choices"]["frontend"] == frontend and summary["choices"]["model"] == model
@@ -125,11 +125,11 @@ def test_sweep_runs_every_job_records_the_refused_pair_and_tables_them(
         "resume=true",
     )
     assert sorted(p.name for p in sweep_dir.iterdir()) == before
+    assert [p.name for p in job.parent.iterdir()] == ["v1"]  # the same run, continued
     summary = json.loads((job / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["name_overrides"] == NAMED
     assert (job / "wandb_run_id.txt").read_text().strip() == run_id
     assert len(list((job / "wandb").glob(f"offline-run-*-{run_id}"))) == 2
-    assert not (job / "previous").exists()
 
 
 CONF = REPO / "conf"
@@ -203,7 +203,7 @@ def test_optuna_search_runs_on_the_demo_and_continues_its_study(demo_root: Path,
 
     search(2)
     sweep_dir = logs / "multiruns" / "optuna"
-    summaries = [json.loads(p.read_text()) for p in sweep_dir.glob("*/summary.json")]
+    summaries = [json.loads(p.read_text()) for p in sweep_dir.glob("*/v1/summary.json")]
     assert len(summaries) == 2 and all(s["status"] == "completed" for s in summaries)
     results = OmegaConf.load(sweep_dir / "optimization_results.yaml")
     assert results.best_value == min(s["best_val_eer_percent"] for s in summaries)

@@ -29,7 +29,7 @@ def test_train_then_eval_writes_consistent_scores(demo_root: Path, tmp_path: Pat
     logs = tmp_path / "logs"
     common = [f"data.root={demo_root}", f"paths.log_dir={logs}", *FAST]
     out = run_cli("train.py", *common, "run_name=e2e", "trainer.max_epochs=2").stdout
-    run_dir = logs / "runs" / "e2e"
+    run_dir = logs / "runs" / "e2e" / "v1"
     assert "test EER" in out and str(run_dir) in out
 
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -77,7 +77,8 @@ def test_resume_continues_the_same_run(demo_root: Path, tmp_path: Path):
     logs = tmp_path / "logs"
     common = [f"data.root={demo_root}", f"paths.log_dir={logs}", "run_name=resumed", *FAST]
     run_cli("train.py", *common, "trainer.max_epochs=1", "test_after_fit=false")
-    last = logs / "runs" / "resumed" / "checkpoints" / "last.ckpt"
+    run_dir = logs / "runs" / "resumed" / "v1"
+    last = run_dir / "checkpoints" / "last.ckpt"
     first = torch.load(last, map_location="cpu", weights_only=True)
     steps_per_epoch = first["global_step"]
     assert first["epoch"] == 0 and steps_per_epoch > 0
@@ -87,20 +88,10 @@ def test_resume_continues_the_same_run(demo_root: Path, tmp_path: Path):
     )
     second = torch.load(last, map_location="cpu", weights_only=True)
     assert second["global_step"] == 2 * steps_per_epoch  # continued, not restarted
-    assert not (logs / "runs" / "resumed" / "previous").exists()
+    assert [p.name for p in run_dir.parent.iterdir()] == ["v1"]  # the same run
     # The same logger run: epoch 0's rows are still there, followed by epoch 1's.
-    with (logs / "runs" / "resumed" / "csv" / "metrics.csv").open() as handle:
+    with (run_dir / "csv" / "metrics.csv").open() as handle:
         val_epochs = [row["epoch"] for row in csv.DictReader(handle) if row["val/eer"]]
     assert val_epochs == ["0", "1"]
     assert "run directory" in out.stdout
-
-
-def test_a_fresh_run_with_the_same_name_sets_the_old_one_aside(demo_root: Path, tmp_path: Path):
-    logs = tmp_path / "logs"
-    common = [f"data.root={demo_root}", f"paths.log_dir={logs}", "run_name=again", *FAST]
-    for _ in range(2):
-        run_cli("train.py", *common, "trainer.max_epochs=1", "test_after_fit=false")
-    run_dir = logs / "runs" / "again"
-    assert (run_dir / "previous" / "checkpoints" / "last.ckpt").is_file()
-    with (run_dir / "csv" / "metrics.csv").open() as handle:
-        assert [row["epoch"] for row in csv.DictReader(handle) if row["val/eer"]] == ["0"]
+    assert f"continuing {run_dir} from {last}" in out.stdout + out.stderr

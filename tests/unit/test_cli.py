@@ -2,13 +2,21 @@
 
 import pytest
 
+from spoof_lightning.atomic import DiskFullError
 from spoof_lightning.build import ConfigError
 from spoof_lightning.checkpoint import CheckpointError
 from spoof_lightning.cli import user_errors_reported
+from spoof_lightning.rundir import RunDirError
 
 
 @pytest.mark.parametrize(
-    "error", [ConfigError("data.root: /x does not exist"), CheckpointError("bad.ckpt")]
+    "error",
+    [
+        ConfigError("data.root: /x does not exist"),
+        CheckpointError("bad.ckpt"),
+        DiskFullError("cannot write last.ckpt: no space left on the device"),
+        RunDirError("logs/runs/x/v1 is in use by PID 7 on host, started 2026-01-01 10:00:00"),
+    ],
 )
 def test_a_user_error_is_one_paragraph_and_exit_code_2(error, capsys, monkeypatch):
     monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
