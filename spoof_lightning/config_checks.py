@@ -413,8 +413,8 @@ def check_train_config(cfg: DictConfig) -> None:
     if cfg.get("trainer") is not None:
         problems += trainer_problems(cfg.trainer)
     problems += augment_problems(cfg.get("augment"))
-    values, _ = plain_values(cfg, ("seed", "resume"))
-    problems += rule_problems(values, {"seed": integer(0), "resume": flag()}, "")
+    values, _ = plain_values(cfg, ("seed",))  # resume: checked where the run dir is chosen
+    problems += rule_problems(values, {"seed": integer(0)}, "")
     raise_problems(problems, "training")
 
 

@@ -28,7 +28,7 @@ def test_bf16_mixed_training_run_on_cpu(demo_root: Path, tmp_path: Path):
         "trainer.precision=bf16-mixed",
         "trainer.max_epochs=1",
     )
-    run_dir = logs / "runs" / "bf16"
+    run_dir = logs / "runs" / "bf16" / "v1"
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "completed"
     assert 0 <= summary["test_eer_percent"] <= 100
@@ -64,7 +64,7 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(demo_root: Pa
     message = proc.stderr.strip().splitlines()[-2]
     assert message.startswith("error: training stopped: the loss is nan at optimizer step")
     assert "Traceback" not in proc.stderr
-    run_dir = logs / "runs" / "diverged"
+    run_dir = logs / "runs" / "diverged" / "v1"
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "failed" and "NonFiniteError" in summary["error"]
     step = int(message.split("optimizer step ")[1].split()[0])
