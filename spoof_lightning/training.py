@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from spoof_lightning.build import ConfigError, instantiate_data, min_input_samples
 from spoof_lightning.callbacks.config_in_checkpoint import ConfigInCheckpoint
 from spoof_lightning.callbacks.nonfinite import NonFiniteGuard
+from spoof_lightning.callbacks.resume_state import ResumeState
 from spoof_lightning.callbacks.score_writer import ScoreWriter, score_metrics
 from spoof_lightning.checkpoint import describe
 from spoof_lightning.config_checks import check_crops, check_train_config
@@ -255,7 +256,8 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> dict[
     datamodule = instantiate_data(cfg.data, min_samples)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     callbacks = instantiate_group(cfg.get("callbacks"))
-    callbacks += [ConfigInCheckpoint(resolved), NonFiniteGuard()]
+    # ResumeState: RNG states in checkpoints (the loaders save the data position)
+    callbacks += [ConfigInCheckpoint(resolved), NonFiniteGuard(), ResumeState()]
     loggers = instantiate_group(cfg.get("logger"))
     trainer: L.Trainer = instantiate(trainer_kwargs, callbacks=callbacks, logger=loggers or False)
     for logger in trainer.loggers:

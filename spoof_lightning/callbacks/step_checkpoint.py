@@ -1,6 +1,7 @@
 """``last.ckpt`` within and at the end of every epoch, so that a killed run loses little."""
 
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -33,6 +34,14 @@ class StepCheckpoint(ModelCheckpoint):
             every_n_train_steps=every_n_train_steps,
             enable_version_counter=False,
         )
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, idx: int
+    ) -> None:
+        # Not on the epoch's last batch: its save follows the validation. A run resumed from
+        # the last batch would skip that validation (Lightning counts the epoch as done).
+        if idx + 1 < trainer.num_training_batches:
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, idx)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Not skipped when a step save fell on the epoch's last batch: that one preceded
