@@ -9,16 +9,17 @@ from lightning.pytorch.trainer.states import TrainerFn
 
 
 class StepCheckpoint(ModelCheckpoint):
-    """Overwrites ``<dirpath>/last.ckpt`` every ``every_n_train_steps`` optimizer steps and
-    at the end of every training epoch (after its validation).
+    """Overwrites ``<dirpath>/last.ckpt`` every ``every_n_train_steps`` optimizer steps
+    (except after an epoch's last batch) and at the end of every training epoch (after its
+    validation).
 
     The epoch-end save is needed because Lightning (>= 2.6) writes a monitored
     ModelCheckpoint's ``last.ckpt`` only in the epochs where it saved a new best, so without
     it ``resume=true`` would go back to the last improvement. List it after the main
     ModelCheckpoint (as conf/callbacks/default.yaml does): Lightning calls checkpoint
     callbacks in that order, so this ``last.ckpt`` holds the main callback's updated best.
-    It keeps no top-k. ``resume=true`` continues from the newest ``last.ckpt`` with the
-    epoch and step counters of that moment.
+    It keeps no top-k. ``resume=true`` continues from the newest ``last.ckpt`` exactly
+    where it was written (see :mod:`spoof_lightning.callbacks.resume_state`).
     """
 
     def __init__(self, dirpath: str | Path, every_n_train_steps: int = 100) -> None:

@@ -30,7 +30,7 @@ from tests.integration.cli import REPO
 
 pytestmark = pytest.mark.slow
 
-# 24 training utterances in batches of 4: 6 batches an epoch, last.ckpt every 2 steps.
+# 24 training utterances in batches of 4: 6 batches an epoch, last.ckpt every 3 steps.
 TINY = [
     "data.demo=false",
     "data.train_crop=3200",
@@ -46,7 +46,7 @@ TINY = [
     "trainer.log_every_n_steps=1",
     "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
-    "callbacks.step_checkpoint.every_n_train_steps=2",
+    "callbacks.step_checkpoint.every_n_train_steps=3",
     "test_after_fit=false",
     "run_name=exact",
 ]
@@ -102,6 +102,9 @@ def _child(cfg: DictConfig) -> None:
     train(cfg)
 
 
+CHECKPOINTS = ("last.ckpt", "best.ckpt")  # the final weights, and those eval.py would test
+
+
 def _run(cfg: DictConfig) -> int:
     """Run ``train(cfg)`` in a forked child process; its exit code (-9: SIGKILL)."""
     process = multiprocessing.get_context("fork").Process(target=_child, args=(cfg,))
@@ -113,11 +116,12 @@ def _run(cfg: DictConfig) -> int:
     return process.exitcode
 
 
-def _final(run_dir: Path) -> tuple[dict[str, torch.Tensor], list[dict[str, str]]]:
-    """The weights of the run's last.ckpt and the rows of its metrics.csv."""
-    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+def _final(run_dir: Path) -> tuple[dict[str, torch.Tensor], ...]:
+    """The weights of the run's last.ckpt and best.ckpt, and the rows of its metrics.csv."""
+    checkpoints = run_dir / "checkpoints"
+    last, best = (torch.load(checkpoints / name, weights_only=True) for name in CHECKPOINTS)
     with (run_dir / "csv" / "metrics.csv").open() as handle:
-        return checkpoint["state_dict"], list(csv.DictReader(handle))
+        return last["state_dict"], best["state_dict"], list(csv.DictReader(handle))
 
 
 def _assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
@@ -145,33 +149,36 @@ def uninterrupted(demo_root: Path, tmp_path_factory: pytest.TempPathFactory):
 MAP, STREAM = (), ("data.loader=stream", "data.shuffle_buffer=4")
 WORKERS = ("data.num_workers=2",)
 # (overrides, overrides of the uninterrupted run to compare with, kills in the order they
-# fire). 6 batches an epoch; last.ckpt after optimizer steps 2 and 4 and at the epoch end
-# (there also ModelCheckpoint's, written after the validation when val/eer improves).
+# fire: point, step, nth). 6 steps an epoch; last.ckpt after steps 3 and 9 and at the epoch
+# ends (there also ModelCheckpoint's, written after the validation when val/eer improves).
 CASES = {
     "map": (
         MAP,
         MAP,
         [
-            ("step", 3, 1),  # mid-epoch, one step after a checkpoint
-            ("validation", 6, 1),  # resumes mid-epoch (from step 4)
+            ("step", 4, 1),  # mid-epoch, one step after a checkpoint
+            ("validation", 6, 1),  # resumes mid-epoch (from step 3)
             ("save", 6, 3),  # writing the epoch-end last.ckpt: resumes from the val-end one
-            ("save", 8, 1),  # writing a mid-epoch last.ckpt: resumes from the epoch end
+            ("save", 9, 1),  # writing a mid-epoch last.ckpt: resumes from the epoch end
         ],
     ),
-    # Micro-batches of 2, accumulated over 2 (same steps as above); the workers' run is
-    # compared with a run without workers.
+    # Batches of 4 in micro-batches of 2 (2 loader batches a step), with 2 workers; compared
+    # with the run without workers.
     "map-workers2-accumulate": (
         (*WORKERS, "trainer.micro_batch_size=2"),
         ("trainer.micro_batch_size=2",),
-        [("step", 3, 1), ("save", 6, 3)],
+        [("step", 4, 1), ("save", 6, 3)],
     ),
-    "stream": (STREAM, STREAM, [("validation", 6, 1), ("save", 8, 1)]),
-    # 2 workers x 3 batches of 4 an epoch, 2 per step: 3 steps; checkpoints after steps 2
-    # (batch 4 of epoch 0) and 4 (batch 2 of epoch 1).
-    "stream-workers2-accumulate": (
-        (*STREAM, *WORKERS, "trainer.accumulate_grad_batches=2"),
-        (*STREAM, *WORKERS, "trainer.accumulate_grad_batches=2"),
-        [("step", 3, 1), ("step", 5, 1)],
+    "stream-accumulate": (
+        (*STREAM, "data.batch_size=2", "trainer.accumulate_grad_batches=2"),
+        (*STREAM, "data.batch_size=2", "trainer.accumulate_grad_batches=2"),
+        [("validation", 6, 1), ("save", 9, 1)],
+    ),
+    # 2 workers x 3 batches an epoch; a resume after 3 batches rotates the workers' streams.
+    "stream-workers2": (
+        (*STREAM, *WORKERS),
+        (*STREAM, *WORKERS),
+        [("step", 4, 1), ("step", 11, 1)],
     ),
 }
 
@@ -197,16 +204,18 @@ def test_killed_and_resumed_run_ends_bit_identical(
         assert _run(cfg) == -signal.SIGKILL and marker.exists()
         cfg.resume = True
     assert _run(cfg) == 0
-    weights, rows = _final(tmp_path / "run")
-    expected_weights, expected_rows = uninterrupted(*reference)
-    _assert_same(weights, expected_weights)
+    last, best, rows = _final(tmp_path / "run")
+    expected_last, expected_best, expected_rows = uninterrupted(*reference)
+    _assert_same(last, expected_last)
+    _assert_same(best, expected_best)
     assert rows == expected_rows  # every row once, with the same values
 
 
 def test_uninterrupted_runs_are_bit_identical_with_or_without_workers(uninterrupted) -> None:
     """The reference of the tests above: the same run twice (here, once with 2 loader
     workers) ends with the same weights and the same logs."""
-    weights, rows = uninterrupted(*MAP)
-    other_weights, other_rows = uninterrupted(*WORKERS)
-    _assert_same(other_weights, weights)
+    last, best, rows = uninterrupted(*MAP)
+    other_last, other_best, other_rows = uninterrupted(*WORKERS)
+    _assert_same(other_last, last)
+    _assert_same(other_best, best)
     assert other_rows == rows
