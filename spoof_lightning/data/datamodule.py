@@ -19,7 +19,7 @@ from spoof_lightning.data.dataset import (
     UtteranceDataset,
     collate,
 )
-from spoof_lightning.data.loader import EpochLoader, SkippingBatchSampler
+from spoof_lightning.data.loader import EpochLoader
 from spoof_lightning.data.preflight import DataError, Level, SplitReport, apply_policy, check_split
 from spoof_lightning.data.protocols import (
     BONAFIDE,
@@ -316,8 +316,9 @@ class AntiSpoofDataModule(L.LightningDataModule):
         if isinstance(ds, StreamingDataset):
             return StreamLoader(ds, self._trainer_epoch, batch_size=batch_size, **common)
         sampler = EpochSampler(len(ds), shuffle=split == "train", seed=self.seed)
-        batches = SkippingBatchSampler(sampler, batch_size, drop_last=False)
-        return EpochLoader(ds, self._trainer_epoch, self.seed, batch_sampler=batches, **common)
+        return EpochLoader(
+            ds, self._trainer_epoch, self.seed, sampler=sampler, batch_size=batch_size, **common
+        )
 
     def _trainer_epoch(self) -> int | None:
         return self.trainer.current_epoch if self.trainer is not None else None

@@ -11,30 +11,26 @@ epoch is a function of ``(seed, epoch)``, so nothing else is needed to continue.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from itertools import islice
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import BatchSampler, DataLoader
+from torch.utils.data import DataLoader
 
 
-class SkippingBatchSampler(BatchSampler):
-    """A BatchSampler whose next pass leaves out its first ``skip`` batches (index lists only:
-    the skipped items are never loaded). A pass resets ``skip`` to 0.
+class _WithoutFirst:
+    """An index sampler (a loader's batches of indices) less its first ``loader.leave_out``
+    batches, read when it is iterated."""
 
-    It batches whatever sampler it is given, so it also works with the distributed sampler
-    that Lightning puts in its place under DDP (each rank skips its own batches).
-    """
+    def __init__(self, batches: Any, loader: EpochLoader) -> None:
+        self.batches, self.loader = batches, loader
 
-    def __init__(self, sampler: Any, batch_size: int, drop_last: bool) -> None:
-        super().__init__(sampler, batch_size, drop_last)
-        self.skip = 0
+    def __iter__(self) -> Iterator[Any]:
+        return islice(self.batches, self.loader.leave_out, None)
 
-    def __iter__(self) -> Iterator[list[Any]]:
-        skip, self.skip = self.skip, 0
-        for i, batch in enumerate(super().__iter__()):
-            if i >= skip:
-                yield batch
+    def __len__(self) -> int:
+        return len(self.batches)
 
 
 class EpochLoader(DataLoader):
@@ -48,8 +44,10 @@ class EpochLoader(DataLoader):
     It starts lazily because Lightning creates the first iterator of a resumed run before the
     trainer's epoch counter is restored to the epoch that runs.
 
-    Map-style datasets need a :class:`SkippingBatchSampler` to skip without reading; an
-    iterable dataset skips in :meth:`start_pass` (see :class:`~.streaming.StreamLoader`).
+    A map-style pass leaves out index batches, so the skipped items are never loaded; it
+    works with any sampler, the distributed one Lightning puts in place under DDP included
+    (each rank skips its own batches). An iterable dataset skips in :meth:`start_pass`
+    (see :class:`~.streaming.StreamLoader`).
     """
 
     def __init__(
@@ -59,11 +57,13 @@ class EpochLoader(DataLoader):
         seed: int = 0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(dataset, generator=torch.Generator(), **kwargs)
+        kwargs.setdefault("generator", torch.Generator())  # Lightning passes it when rebuilding
+        super().__init__(dataset, **kwargs)
         self.epoch_source, self.seed = epoch_source, seed
         self.epoch, self.batches = 0, 0  # the current pass, and batches it handed out
         self.next_epoch = 0
         self.restored: tuple[int, int] | None = None
+        self.leave_out = 0  # index batches that the iterator being created leaves out
 
     def state_dict(self) -> dict[str, int]:
         return {"epoch": self.epoch, "batches": self.batches}
@@ -73,6 +73,12 @@ class EpochLoader(DataLoader):
         (applies to the next pass if it is that epoch)."""
         self.restored = (int(state["epoch"]), int(state["batches"]))
         self.next_epoch = self.restored[0]
+
+    @property
+    def _index_sampler(self) -> _WithoutFirst:
+        # torch's loader iterators take their batches of indices from here (when created,
+        # and again on each pass of persistent workers).
+        return _WithoutFirst(super()._index_sampler, self)
 
     def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
         return self._pass()
@@ -85,21 +91,20 @@ class EpochLoader(DataLoader):
         self.epoch, self.batches, self.next_epoch = epoch, skip, epoch + 1
         self.generator.manual_seed(int(np.random.default_rng([self.seed, epoch]).integers(2**62)))
         self.start_pass(epoch, skip)
-        for batch in super().__iter__():
+        batches = super().__iter__()
+        self.leave_out = 0
+        for batch in batches:
             self.batches += 1
             yield batch
 
     def start_pass(self, epoch: int, skip: int) -> None:
         """Prepare the pass over ``epoch`` that leaves out its first ``skip`` batches: tell
         the sampler the epoch (:class:`~.dataset.EpochSampler`, also through Lightning's
-        distributed wrapper) and the batch sampler what to skip."""
-        set_epoch = getattr(getattr(self.batch_sampler, "sampler", None), "set_epoch", None)
+        distributed wrapper) and the iterator what to leave out."""
+        set_epoch = getattr(self.sampler, "set_epoch", None)
         if callable(set_epoch):
             set_epoch(epoch)
-        if isinstance(self.batch_sampler, SkippingBatchSampler):
-            self.batch_sampler.skip = skip
-        elif skip:
-            raise ValueError("this loader cannot resume mid-epoch: give it a SkippingBatchSampler")
+        self.leave_out = skip
 
 
-__all__ = ["EpochLoader", "SkippingBatchSampler"]
+__all__ = ["EpochLoader"]
