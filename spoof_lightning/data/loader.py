@@ -5,11 +5,14 @@ and, on a mid-epoch resume, calls ``load_state_dict`` before the first ``iter``.
 state is ``{"epoch", "batches"}``: the epoch of the current pass and how many batches of it
 were handed to the trainer (counted where they leave the loader, so the batches that worker
 processes have prefetched but nobody trained on are not counted). The data order of an
-epoch is a function of ``(seed, epoch)``, so nothing else is needed to continue.
+epoch is a function of ``(seed, epoch)``, so nothing else is needed to continue; the state
+also records the batch size (and the streams of a streaming loader), so that a resumed run
+with other ones is warned that it does not continue the interrupted epoch exactly.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import Any
@@ -17,6 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
+
+log = logging.getLogger(__name__)
 
 
 class _WithoutFirst:
@@ -65,14 +70,27 @@ class EpochLoader(DataLoader):
         self.restored: tuple[int, int] | None = None
         self.leave_out = 0  # index batches that the iterator being created leaves out
 
-    def state_dict(self) -> dict[str, int]:
-        return {"epoch": self.epoch, "batches": self.batches}
+    def layout(self) -> dict[str, int]:
+        """What the batches of an epoch depend on besides ``(seed, epoch)``."""
+        return {"batch_size": self.batch_size or 1}
 
-    def load_state_dict(self, state: dict[str, int]) -> None:
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "batches": self.batches, "layout": self.layout()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue epoch ``state["epoch"]`` after its first ``state["batches"]`` batches
         (applies to the next pass if it is that epoch)."""
         self.restored = (int(state["epoch"]), int(state["batches"]))
         self.next_epoch = self.restored[0]
+        saved = state.get("layout", self.layout())
+        if saved != self.layout():
+            log.warning(
+                "the checkpoint's loader had %s, this one has %s: the resumed epoch leaves out "
+                "%d batches but does not continue the interrupted one exactly",
+                saved,
+                self.layout(),
+                self.restored[1],
+            )
 
     @property
     def _index_sampler(self) -> _WithoutFirst:

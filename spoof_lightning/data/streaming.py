@@ -379,6 +379,10 @@ class StreamLoader(EpochLoader):
         super().__init__(dataset, epoch_source, dataset.seed, **kwargs)
         dataset.num_workers, dataset.batch_size = self.num_workers, self.batch_size or 1
 
+    def layout(self) -> dict[str, int]:
+        streams = self.dataset.distributed()[1] * max(1, self.num_workers)
+        return {"batch_size": self.batch_size or 1, "streams": streams}
+
     def start_pass(self, epoch: int, skip: int) -> None:
         self.dataset.pin_distributed()
         self.dataset.set_epoch(epoch, skip)

@@ -25,12 +25,12 @@ def corpus(tmp_path_factory) -> Path:
     return make_asvspoof2019(tmp_path_factory.mktemp("resume"), "LA", counts=counts)
 
 
-def train_loader(corpus: Path, loader: str, workers: int) -> EpochLoader:
-    """12 utterances in batches of 2, random crops and gains: 6 batches an epoch."""
+def train_loader(corpus: Path, loader: str, workers: int, batch_size: int = 2) -> EpochLoader:
+    """12 utterances, random crops and gains; in batches of 2: 6 batches an epoch."""
     dm = AntiSpoofDataModule(
         corpus="asvspoof2019_la", root=str(corpus), loader=loader, train_crop=CROP,
-        batch_size=2, shuffle_buffer=3, num_workers=workers, persistent_workers=workers > 0,
-        augment=Gain(p=0.5),
+        batch_size=batch_size, shuffle_buffer=3, num_workers=workers,
+        persistent_workers=workers > 0, augment=Gain(p=0.5),
     )  # fmt: skip
     dm.setup("fit")
     return dm.train_dataloader()
@@ -55,12 +55,12 @@ def test_a_restored_loader_yields_exactly_the_rest_of_the_epoch(corpus, loader, 
     batches = iter(interrupted)
     trained = [next(batches) for _ in range(3)]  # 3 of epoch 1 (with workers: 2 + 1)
     state = interrupted.state_dict()
-    assert state == {"epoch": 1, "batches": 3} and same_batches(trained, epochs[1][:3])
+    assert (state["epoch"], state["batches"]) == (1, 3) and same_batches(trained, epochs[1][:3])
 
     resumed = train_loader(corpus, loader, workers)  # a new process, in effect
     resumed.load_state_dict(state)
     assert same_batches(list(resumed), epochs[1][3:])
-    assert resumed.state_dict() == {"epoch": 1, "batches": 6}
+    assert resumed.state_dict() == {**state, "batches": 6}
     assert same_batches(list(resumed), epochs[2])  # then whole epochs again
 
 
@@ -69,6 +69,14 @@ def test_a_position_from_another_epoch_is_not_applied(corpus):
     loader.load_state_dict({"epoch": 0, "batches": 4})
     loader.epoch_source = lambda: 1  # the trainer is already in the next epoch
     assert len(list(loader)) == 6
+
+
+def test_a_position_from_other_batches_or_streams_is_flagged(corpus, caplog):
+    state = train_loader(corpus, "map", 0).state_dict()
+    train_loader(corpus, "map", 0, batch_size=3).load_state_dict({**state, "batches": 3})
+    state = train_loader(corpus, "stream", 0).state_dict()
+    train_loader(corpus, "stream", 2).load_state_dict({**state, "batches": 3})  # more streams
+    assert caplog.text.count("does not continue the interrupted one exactly") == 2
 
 
 def test_loading_draws_nothing_from_the_global_torch_rng(corpus):
