@@ -25,14 +25,13 @@ log = logging.getLogger(__name__)
 
 
 class _WithoutFirst:
-    """An index sampler (a loader's batches of indices) less its first ``loader.leave_out``
-    batches, read when it is iterated."""
+    """A loader's batches of indices, less the first ``leave_out`` (read when iterated)."""
 
-    def __init__(self, batches: Any, loader: EpochLoader) -> None:
-        self.batches, self.loader = batches, loader
+    def __init__(self, batches: Any) -> None:
+        self.batches, self.leave_out = batches, 0
 
     def __iter__(self) -> Iterator[Any]:
-        return islice(self.batches, self.loader.leave_out, None)
+        return islice(self.batches, self.leave_out, None)
 
     def __len__(self) -> int:
         return len(self.batches)
@@ -68,7 +67,9 @@ class EpochLoader(DataLoader):
         self.epoch, self.batches = 0, 0  # the current pass, and batches it handed out
         self.next_epoch = 0
         self.restored: tuple[int, int] | None = None
-        self.leave_out = 0  # index batches that the iterator being created leaves out
+        # torch's loader iterators take their batches of indices from ``_index_sampler``
+        # (when created, and again on each pass of persistent workers).
+        self._batches = _WithoutFirst(super()._index_sampler)
 
     def layout(self) -> dict[str, int]:
         """What the batches of an epoch depend on besides ``(seed, epoch)``."""
@@ -94,9 +95,7 @@ class EpochLoader(DataLoader):
 
     @property
     def _index_sampler(self) -> _WithoutFirst:
-        # torch's loader iterators take their batches of indices from here (when created,
-        # and again on each pass of persistent workers).
-        return _WithoutFirst(super()._index_sampler, self)
+        return self._batches
 
     def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
         return self._pass()
@@ -110,7 +109,7 @@ class EpochLoader(DataLoader):
         self.generator.manual_seed(int(np.random.default_rng([self.seed, epoch]).integers(2**62)))
         self.start_pass(epoch, skip)
         batches = super().__iter__()
-        self.leave_out = 0
+        self._batches.leave_out = 0
         for batch in batches:
             self.batches += 1
             yield batch
@@ -122,7 +121,7 @@ class EpochLoader(DataLoader):
         set_epoch = getattr(self.sampler, "set_epoch", None)
         if callable(set_epoch):
             set_epoch(epoch)
-        self.leave_out = skip
+        self._batches.leave_out = skip
 
 
 __all__ = ["EpochLoader"]

@@ -147,7 +147,7 @@ def uninterrupted(demo_root: Path, tmp_path_factory: pytest.TempPathFactory):
 
 
 MAP, STREAM = (), ("data.loader=stream", "data.shuffle_buffer=4")
-WORKERS = ("data.num_workers=2",)
+WORKERS = ("data.num_workers=2", "data.persistent_workers=true")
 # (overrides, overrides of the uninterrupted run to compare with, kills in the order they
 # fire: point, step, nth). 6 steps an epoch; last.ckpt after steps 3 and 9 and at the epoch
 # ends (there also ModelCheckpoint's, written after the validation when val/eer improves).
