@@ -86,8 +86,7 @@ class ResumableCSVLogger(CSVLogger):
 
     @rank_zero_only
     def drop_steps_from(self, step: int) -> None:
-        """Remove the rows of ``step`` and later from ``metrics.csv``; atomically (written
-        beside it, then renamed), so a kill leaves the old file or the new one."""
+        """Remove the rows of ``step`` and later from ``metrics.csv`` (atomically)."""
         path = Path(self.experiment.metrics_file_path)
         if not path.is_file():
             return
@@ -97,14 +96,10 @@ class ResumableCSVLogger(CSVLogger):
         kept = [row for row in rows if not row.get("step") or int(row["step"]) < step]
         if len(kept) == len(rows):
             return
-        partial = path.with_name(path.name + ".partial")
-        with partial.open("w", newline="", encoding="utf-8") as handle:
+        with atomic_open(path, "w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=fields)
             writer.writeheader()
             writer.writerows(kept)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, path)
         log.info("metrics.csv: dropped %d rows logged after the checkpoint", len(rows) - len(kept))
 
 
