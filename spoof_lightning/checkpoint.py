@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from spoof_lightning.build import build_components
+from spoof_lightning.build import build_components, without_pretrained
 from spoof_lightning.callbacks.config_in_checkpoint import CONFIG_KEY
 from spoof_lightning.contracts import ModelOutput, scores_from_logits
 
@@ -250,8 +250,12 @@ def load_countermeasure(path: str | Path) -> LoadedModel:
     parts = _unpack(read_checkpoint(path), path)
     names = parts["names"]
     described = describe(parts["frontend"], parts["model"], names)
-    try:
-        frontend, model = build_components(parts["frontend"], parts["model"], names)
+    try:  # every weight comes from the file: no pretrained SSL file is read
+        frontend, model = build_components(
+            without_pretrained(parts["frontend"]),
+            without_pretrained(parts["model"], "model"),
+            names,
+        )
     except Exception as err:  # bad stored hyper-parameters surface as many error types
         raise CheckpointError(
             f"{path}: cannot rebuild {described} from the config stored in it: {err}"
