@@ -8,7 +8,10 @@ never pickled code. Two formats are accepted:
   ``hyper_parameters`` (plain ``_target_`` configs of ``frontend`` and ``model``, and the
   config-group ``names``) and the resolved run config under ``spoof_lightning_config``;
 * a model exported by ``python -m spoof_lightning.export`` (``format`` =
-  :data:`EXPORT_FORMAT`): the same configs and the front-end + model weights only.
+  :data:`EXPORT_FORMAT`): the same configs and the front-end + model weights only;
+* released weights of a published model (a bare state dict, e.g. the official
+  ``AASIST.pth``; :mod:`spoof_lightning.models.released_weights`), given the ``model``
+  config to load them into (eval.py's ``model=aasist``).
 
 Only the front-end and the model are rebuilt: whatever else a LightningModule kept in its
 state dict (loss weights, teacher copies, extra heads) is ignored, but every front-end and
@@ -30,6 +33,14 @@ from torch import Tensor, nn
 from spoof_lightning.build import build_components, without_pretrained
 from spoof_lightning.callbacks.config_in_checkpoint import CONFIG_KEY
 from spoof_lightning.contracts import ModelOutput, scores_from_logits
+from spoof_lightning.models.released_weights import (
+    RELEASES,
+    SAMPLE_RATE,
+    release_configs,
+    release_hint,
+    released_layout,
+    released_state,
+)
 
 EXPORT_FORMAT = "spoof-lightning-model"
 EXPORT_VERSION = 1
@@ -148,8 +159,40 @@ def _threshold(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _unpack(content: dict[str, Any], path: Path) -> dict[str, Any]:
-    """Normalise both formats to configs, names, weights, threshold and run config."""
+def _released(
+    content: dict[str, Any],
+    layout: str,
+    path: Path,
+    requested: Mapping[str, Mapping[str, Any]],
+    names: Mapping[str, str],
+) -> dict[str, Any]:
+    """The parts of a released state dict, with the requested configs."""
+    try:
+        frontend, model = release_configs(layout, requested)
+    except ValueError as err:
+        raise CheckpointError(f"{path}: {err}") from None
+    return {
+        "frontend": frontend,
+        "model": model,
+        "names": {"frontend": RELEASES[layout]["frontend_name"], **names},
+        "state": released_state(content, layout),
+        "threshold": None,
+        "config": {"sample_rate": SAMPLE_RATE},
+        "sample_rate": SAMPLE_RATE,
+        "release": layout,
+    }
+
+
+def _unpack(
+    content: dict[str, Any],
+    path: Path,
+    requested: Mapping[str, Mapping[str, Any]],
+    names: Mapping[str, str],
+) -> dict[str, Any]:
+    """Normalise the formats to configs, names, weights, threshold and run config."""
+    layout = released_layout(content)
+    if layout is not None:
+        return _released(content, layout, path, requested, names)
     if content.get("format") == EXPORT_FORMAT:
         if content.get("version") != EXPORT_VERSION:
             raise CheckpointError(
@@ -168,9 +211,9 @@ def _unpack(content: dict[str, Any], path: Path) -> dict[str, Any]:
             what = f"a dict with keys {sorted(map(str, content))[:8]}"
         raise CheckpointError(
             f"{path} is not a spoof-lightning checkpoint: it holds {what}. Expected a "
-            "train.py checkpoint (state_dict + hyper_parameters) or a model exported with "
-            "`python -m spoof_lightning.export`. (Official AASIST weights load with "
-            "spoof_lightning.models.official_checkpoints.load_official_aasist.)"
+            "train.py checkpoint (state_dict + hyper_parameters), a model exported with "
+            "`python -m spoof_lightning.export`, or released AASIST / SSL_Anti-spoofing "
+            "weights (with model=<name>)."
         )
     if not isinstance(state, Mapping):
         raise CheckpointError(f"{path}: `state_dict` is a {type(state).__name__}, not a dict")
@@ -229,10 +272,7 @@ def check_weights(
         if keys
     ]
     if problems:
-        raise CheckpointError(
-            f"{path} does not fit {described} as its stored config describes: "
-            + "; ".join(problems)
-        )
+        raise CheckpointError(f"{path} does not fit {described}: " + "; ".join(problems))
     bad = sorted(
         k for k, v in stored.items() if v.is_floating_point() and not torch.isfinite(v).all()
     )
@@ -244,12 +284,21 @@ def check_weights(
     return stored
 
 
-def load_countermeasure(path: str | Path) -> LoadedModel:
-    """Rebuild the front-end + model a checkpoint (or exported model) describes, in eval mode."""
+def load_countermeasure(
+    path: str | Path,
+    requested: Mapping[str, Mapping[str, Any]] | None = None,
+    names: Mapping[str, str] | None = None,
+) -> LoadedModel:
+    """Rebuild the front-end + model a checkpoint (or exported model) describes, in eval mode.
+
+    ``requested`` (``{"model": config, "frontend": config}``) and their config-group
+    ``names`` are used only by released weights, which store no config.
+    """
     path = Path(path)
-    parts = _unpack(read_checkpoint(path), path)
+    parts = _unpack(read_checkpoint(path), path, requested or {}, dict(names or {}))
     names = parts["names"]
     described = describe(parts["frontend"], parts["model"], names)
+    source = "as requested" if "release" in parts else "as its stored config describes"
     try:  # every weight comes from the file: no pretrained SSL file is read
         frontend, model = build_components(
             without_pretrained(parts["frontend"]),
@@ -257,11 +306,14 @@ def load_countermeasure(path: str | Path) -> LoadedModel:
             names,
         )
     except Exception as err:  # bad stored hyper-parameters surface as many error types
-        raise CheckpointError(
-            f"{path}: cannot rebuild {described} from the config stored in it: {err}"
-        ) from err
+        raise CheckpointError(f"{path}: cannot rebuild {described} {source}: {err}") from err
     net = Countermeasure(frontend, model)
-    net.load_state_dict(check_weights(net, parts["state"], path, described))
+    try:
+        net.load_state_dict(check_weights(net, parts["state"], path, f"{described} {source}"))
+    except CheckpointError as err:
+        if "release" not in parts:
+            raise
+        raise CheckpointError(f"{err}. The file holds {release_hint(parts['release'])}") from None
     return LoadedModel(
         net=net.eval(),
         path=path,

@@ -47,6 +47,7 @@ from spoof_lightning.checkpoint import (
     check_request,
     load_countermeasure,
 )
+from spoof_lightning.cli import requested_configs
 from spoof_lightning.contracts import BONAFIDE, SPOOF, ModelOutput, scores_from_logits
 from spoof_lightning.data.dataset import utterance_groups
 from spoof_lightning.metrics import localization
@@ -496,14 +497,14 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     tdcf = str(cfg.tdcf)
     if tdcf not in ("2019", "2021"):
         raise ConfigError(f"tdcf must be 2019 or 2021, got {cfg.tdcf!r}")
-    loaded = load_countermeasure(cfg.ckpt)
+    choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
+    loaded = load_countermeasure(cfg.ckpt, *requested_configs(cfg, choices))  # released: model=
     if cfg.sample_rate is not None and int(cfg.sample_rate) != loaded.sample_rate:
         raise ConfigError(
             f"sample_rate={cfg.sample_rate}, but {loaded.path} was trained at "
             f"{loaded.sample_rate} Hz (audio at other rates is resampled; leave sample_rate unset)"
         )
     cfg.sample_rate = loaded.sample_rate
-    choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
     for part in PARTS:
         if cfg.get(part):
             check_request(loaded, part, _plain(cfg[part]), choices.get(part))

@@ -40,6 +40,11 @@ _DROPPED = re.compile(
     r"^(aux\.|lm_head\.|quantizer\.|project_q\.|project_hid\.|final_proj\.|masked_spec_embed"
     r"|mask_emb|label_embs_concat)"
 )
+# Old weight-norm names (fairseq, Hugging Face) -> the parametrization torchaudio now uses.
+_WEIGHT_NORM = {
+    ".conv.weight_g": ".conv.parametrizations.weight.original0",
+    ".conv.weight_v": ".conv.parametrizations.weight.original1",
+}
 _QKV = re.compile(r"^(encoder\.transformer\.layers\.\d+\.attention)\.q_proj\.(weight|bias)$")
 
 
@@ -94,8 +99,15 @@ def to_torchaudio(state: dict[str, Tensor], wavlm: bool = False) -> dict[str, Te
         converted = _from_huggingface(state)
     else:
         converted = _from_fairseq(state)
-    converted = {k: v for k, v in converted.items() if not _DROPPED.match(k)}
+    converted = {_weight_norm(k): v for k, v in converted.items() if not _DROPPED.match(k)}
     return _merge_qkv(converted) if wavlm else converted
+
+
+def _weight_norm(key: str) -> str:
+    for old, new in _WEIGHT_NORM.items():
+        if key.endswith(old):
+            return key[: -len(old)] + new
+    return key
 
 
 def load_ssl_state_dict(path: str | Path, wavlm: bool = False) -> dict[str, Tensor]:
