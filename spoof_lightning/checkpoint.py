@@ -74,7 +74,8 @@ class LoadedModel:
 
     ``eer_threshold``: the dev-set EER threshold of these weights (from the validation
     that preceded the save; None when the run never validated); ``config``: the resolved
-    training config (``{}`` when absent).
+    training config (``{}`` when absent); ``calibration``: ``{scale, offset, prior}`` of
+    the score-to-LLR map an export was given (``llr = scale * score + offset``), else None.
     """
 
     net: Countermeasure
@@ -85,6 +86,7 @@ class LoadedModel:
     sample_rate: int
     eer_threshold: float | None
     config: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, float] | None = None
 
     def describe(self) -> str:
         """``frontend=lfcc model=cnn_gru`` (config-group names, else class names)."""
@@ -177,7 +179,7 @@ def _released(
         "names": {"frontend": RELEASES[layout]["frontend_name"], **names},
         "state": released_state(content, layout),
         "threshold": None,
-        "config": {"sample_rate": SAMPLE_RATE},
+        "config": {"sample_rate": SAMPLE_RATE, "data": dict(RELEASES[layout]["scoring"])},
         "sample_rate": SAMPLE_RATE,
         "release": layout,
     }
@@ -186,13 +188,13 @@ def _released(
 def _unpack(
     content: dict[str, Any],
     path: Path,
-    requested: Mapping[str, Mapping[str, Any]],
-    names: Mapping[str, str],
+    requested: Mapping[str, Mapping[str, Any]] | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Normalise the formats to configs, names, weights, threshold and run config."""
     layout = released_layout(content)
     if layout is not None:
-        return _released(content, layout, path, requested, names)
+        return _released(content, layout, path, requested or {}, names or {})
     if content.get("format") == EXPORT_FORMAT:
         if content.get("version") != EXPORT_VERSION:
             raise CheckpointError(
@@ -228,7 +230,17 @@ def _unpack(
         "threshold": _threshold(threshold),
         "config": dict(config) if isinstance(config, Mapping) else {},
         "sample_rate": content.get("sample_rate") if content.get("format") else None,
+        "calibration": content.get("calibration") if content.get("format") else None,
     }
+
+
+def _calibration(value: Any) -> dict[str, float] | None:
+    """A stored ``{scale, offset, prior}``, or None when absent or malformed."""
+    try:
+        calibration = {k: float(value[k]) for k in ("scale", "offset", "prior")}
+    except (TypeError, KeyError, ValueError):
+        return None
+    return calibration if all(math.isfinite(v) for v in calibration.values()) else None
 
 
 def _sample_rate(parts: dict[str, Any]) -> int:
@@ -295,7 +307,7 @@ def load_countermeasure(
     ``names`` are used only by released weights, which store no config.
     """
     path = Path(path)
-    parts = _unpack(read_checkpoint(path), path, requested or {}, dict(names or {}))
+    parts = _unpack(read_checkpoint(path), path, requested, names)
     names = parts["names"]
     described = describe(parts["frontend"], parts["model"], names)
     source = "as requested" if "release" in parts else "as its stored config describes"
@@ -323,6 +335,7 @@ def load_countermeasure(
         sample_rate=_sample_rate(parts),
         eer_threshold=parts["threshold"],
         config=parts["config"],
+        calibration=_calibration(parts.get("calibration")),
     )
 
 

@@ -25,6 +25,7 @@ from spoof_lightning.checkpoint import DEFAULT_SAMPLE_RATE, PARTS, CheckpointErr
 from spoof_lightning.contracts import IncompatiblePairError
 from spoof_lightning.data.preflight import DataError
 from spoof_lightning.data.protocols import MissingDataError, ProtocolError
+from spoof_lightning.graph_export import ExportError
 from spoof_lightning.metrics.scores import ScoreFileError
 
 USER_ERRORS = (
@@ -35,6 +36,7 @@ USER_ERRORS = (
     MissingDataError,
     ProtocolError,
     ScoreFileError,
+    ExportError,
     FileNotFoundError,
 )
 USER_ERROR_EXIT_CODE = 2

@@ -28,8 +28,8 @@ from spoof_lightning.frontends.ssl_weights import to_torchaudio
 from spoof_lightning.models.official_checkpoints import official_to_ours
 
 SAMPLE_RATE = 16000
-# layout: what it is, the model configs it fits, the front-end it was trained with and the
-# front-end settings the weights depend on.
+# layout: what it is, the model configs it fits, the front-end it was trained with, the
+# front-end settings the weights depend on, and how the authors' code feeds it at test time.
 RELEASES: dict[str, dict[str, Any]] = {
     "aasist": {
         "source": "AASIST / AASIST-L (clovaai/aasist)",
@@ -37,6 +37,7 @@ RELEASES: dict[str, dict[str, Any]] = {
         "model_target": "spoof_lightning.models.aasist.AASIST",
         "frontend_name": "sinc",
         "fixed": ("sample_rate", "n_filters", "kernel_size", "learnable"),
+        "scoring": {"eval_crop": 64600, "pad": "repeat"},  # the official evaluation
         "frontend": {  # conf/frontend/sinc.yaml: 70 fixed mel-spaced filters, 129 taps
             "_target_": "spoof_lightning.frontends.sinc.SincFrontEnd",
             "sample_rate": SAMPLE_RATE,
@@ -52,6 +53,7 @@ RELEASES: dict[str, dict[str, Any]] = {
         "model_target": "spoof_lightning.models.ssl_aasist.SSLAASIST",
         "frontend_name": "wav2vec2",
         "fixed": ("sample_rate", "family"),
+        "scoring": {"eval_crop": 64600, "pad": "repeat"},
         "frontend": {  # the class defaults: XLS-R 300M; weights from the released file
             "_target_": "spoof_lightning.frontends.wav2vec2.Wav2Vec2FrontEnd",
             "sample_rate": SAMPLE_RATE,
