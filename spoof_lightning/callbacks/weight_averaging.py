@@ -101,6 +101,11 @@ class WeightAveraging(L.Callback):
         self.epochs: list[int] = []
         self.saved: Path | None = None
 
+    @property
+    def state_key(self) -> str:
+        """Unique per output file, so that several averages can run side by side."""
+        return self._generate_state_key(select=self.select, filename=self.filename)
+
     # --------------------------------------------------------------- selection
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
