@@ -47,10 +47,10 @@ from spoof_lightning.cli import compose_requested, user_errors_reported
 from spoof_lightning.graph_export import (
     ExportError,
     check_lengths,
-    onnx_runner,
+    load_onnx,
+    load_torchscript,
     to_onnx,
     to_torchscript,
-    torchscript_runner,
     verify,
 )
 
@@ -109,14 +109,18 @@ def deployment_info(loaded: LoadedModel, calibration: Mapping[str, float] | None
 
 @contextmanager
 def written_once_complete(out: Path) -> Iterator[Path]:
-    """A temporary path beside ``out``, renamed to ``out`` (fsynced) if the block succeeds."""
+    """A temporary path beside ``out`` that becomes ``out``, fsynced, if the block succeeds:
+    hard-linked into place, which fails rather than replace a file created meanwhile."""
     out.parent.mkdir(parents=True, exist_ok=True)
     temp = out.with_name(f".partial-{secrets.token_hex(4)}-{out.name}")
     try:
         yield temp
         with temp.open("rb+") as handle:
             os.fsync(handle.fileno())
-        os.replace(temp, out)
+        try:
+            os.link(temp, out)
+        except FileExistsError:
+            raise ConfigError(f"out={out} appeared while exporting; it is left as it is") from None
     finally:
         temp.unlink(missing_ok=True)
 
@@ -144,9 +148,9 @@ def _write_graph(loaded: LoadedModel, temp: Path, form: str, info: dict[str, str
     crop, _ = scoring_setup(loaded)
     length = int(crop or TRACE_SECONDS * loaded.sample_rate)
     min_samples = int(getattr(loaded.net.frontend, "min_samples", 1))
-    writer, runner, what = {
-        "onnx": (to_onnx, onnx_runner, "ONNX"),
-        "torchscript": (to_torchscript, torchscript_runner, "TorchScript"),
+    writer, reader, what = {
+        "onnx": (to_onnx, load_onnx, "ONNX"),
+        "torchscript": (to_torchscript, load_torchscript, "TorchScript"),
     }[form]
     try:
         writer(loaded.net, temp, length, info)
@@ -157,7 +161,7 @@ def _write_graph(loaded: LoadedModel, temp: Path, form: str, info: dict[str, str
             f"{reason}. Use format=pt (eval.py and spoof_lightning.infer read it)."
         ) from err
     try:
-        return verify(runner(temp), loaded.net, check_lengths(length, min_samples), what)
+        return verify(reader(temp)[0], loaded.net, check_lengths(length, min_samples), what)
     except ExportError as err:
         raise ExportError(f"{loaded.describe()} ({loaded.path}): {err}") from None
 

@@ -15,6 +15,7 @@ and exports as it is.
 """
 
 import copy
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from spoof_lightning.checkpoint import Countermeasure
 
 OPSET = 17
 TOLERANCE = 1e-4  # max |logit difference| between an exported graph and the eager model
+METADATA_FILE = "spoof_lightning.json"  # TorchScript extra file holding the metadata
 
 
 class ExportError(ValueError):
@@ -136,35 +138,38 @@ def to_onnx(net: Countermeasure, path: Path, length: int, metadata: dict[str, st
     onnx.save(model, str(path))
 
 
-def onnx_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
-    """``waveform [B, T] -> logits [B, 2]`` through onnxruntime (CPU)."""
+def load_onnx(path: Path) -> tuple[Callable[[np.ndarray], np.ndarray], dict[str, str]]:
+    """``(waveform [B, T] -> logits [B, 2] through onnxruntime on CPU, metadata_props)``."""
+    import onnx
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return lambda wave: session.run(None, {"waveform": wave.astype(np.float32)})[0]
+    metadata = {
+        p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props
+    }
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3  # errors only: buffer-reuse notes of dynamic shapes are noise
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return lambda wave: session.run(None, {"waveform": wave.astype(np.float32)})[0], metadata
 
 
 def to_torchscript(net: Countermeasure, path: Path, length: int, metadata: dict[str, str]) -> None:
     """Write ``net`` as a traced TorchScript module with ``metadata`` (a JSON extra file)."""
-    import json
-
     graph = ScoringGraph(net).eval()
     with torch.no_grad():
         traced = torch.jit.trace(graph, (torch.zeros(1, length),), check_trace=False)
     torch.jit.save(traced, str(path), _extra_files={METADATA_FILE: json.dumps(metadata)})
 
 
-METADATA_FILE = "spoof_lightning.json"
-
-
-def torchscript_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
-    module = torch.jit.load(str(path), map_location="cpu")
+def load_torchscript(path: Path) -> tuple[Callable[[np.ndarray], np.ndarray], dict[str, str]]:
+    """``(waveform [B, T] -> logits [B, 2] through the TorchScript module, its metadata)``."""
+    files = {METADATA_FILE: ""}
+    module = torch.jit.load(str(path), map_location="cpu", _extra_files=files)
 
     def run(wave: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             return module(torch.from_numpy(wave.astype(np.float32))).numpy()
 
-    return run
+    return run, json.loads(files[METADATA_FILE] or "{}")
 
 
 __all__ = [
@@ -175,10 +180,10 @@ __all__ = [
     "RealSpectrogram",
     "ScoringGraph",
     "check_lengths",
+    "load_onnx",
+    "load_torchscript",
     "onnx_ready",
-    "onnx_runner",
     "to_onnx",
     "to_torchscript",
-    "torchscript_runner",
     "verify",
 ]

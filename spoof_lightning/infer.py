@@ -20,7 +20,6 @@ model=aasist format=onnx``).
 """
 
 import argparse
-import json
 import math
 import sys
 import zipfile
@@ -65,10 +64,8 @@ class Scorer:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"model {path} not found")
-        if path.suffix == ".onnx":
-            return cls._from_onnx(path)
-        if zipfile.is_zipfile(path) and _is_torchscript(path):
-            return cls._from_torchscript(path)
+        if path.suffix == ".onnx" or (zipfile.is_zipfile(path) and _is_torchscript(path)):
+            return cls._from_graph(path)
         return cls._from_checkpoint(path)
 
     @classmethod
@@ -91,32 +88,13 @@ class Scorer:
         )
 
     @classmethod
-    def _from_onnx(cls, path: Path) -> "Scorer":
-        import onnx
+    def _from_graph(cls, path: Path) -> "Scorer":
+        from spoof_lightning.graph_export import load_onnx, load_torchscript
 
-        from spoof_lightning.graph_export import onnx_runner
-
-        info = {
-            p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props
-        }
+        run, info = (load_onnx if path.suffix == ".onnx" else load_torchscript)(path)
         if "sample_rate" not in info:
-            raise ValueError(f"{path} is not an ONNX model exported by spoof_lightning.export")
-        return cls._from_info(onnx_runner(path), info)
-
-    @classmethod
-    def _from_torchscript(cls, path: Path) -> "Scorer":
-        from spoof_lightning.graph_export import METADATA_FILE
-
-        files = {METADATA_FILE: ""}
-        module = torch.jit.load(str(path), map_location="cpu", _extra_files=files)
-        if not files[METADATA_FILE]:
-            raise ValueError(f"{path} is a TorchScript module without spoof-lightning metadata")
-
-        def run(wave: np.ndarray) -> np.ndarray:
-            with torch.no_grad():
-                return module(torch.from_numpy(wave)).numpy()
-
-        return cls._from_info(run, json.loads(files[METADATA_FILE]))
+            raise ValueError(f"{path} is not a model exported by spoof_lightning.export")
+        return cls._from_info(run, info)
 
     @classmethod
     def _from_checkpoint(cls, path: Path) -> "Scorer":

@@ -5,12 +5,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
-from torch.utils.data import DataLoader
 
 from spoof_lightning.build import build_components
 from spoof_lightning.callbacks.init_weights import InitFromReleasedWeights
@@ -19,6 +17,7 @@ from spoof_lightning.lit.detector import Detector
 from spoof_lightning.models.official_checkpoints import ours_to_official
 from spoof_lightning.models.released_weights import RELEASES, released_layout
 from tests.tiny_configs import TINY_WAV2VEC2
+from tests.unit.test_init_weights import fit
 from tests.unit.test_ssl import _to_fairseq
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -155,19 +154,8 @@ def test_released_weights_initialise_a_fine_tuning_run(ssl_release) -> None:
         optimizer={"_target_": "torch.optim.Adam", "_partial_": True, "lr": 0.0},
     )
     callback = InitFromReleasedWeights(path)
-    batch = {"waveform": torch.randn(2, 4000), "label": torch.tensor([0, 1])}
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_steps=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        callbacks=[callback],
-    )
-    trainer.fit(module, DataLoader([batch], batch_size=None))
-    assert callback.loaded and trainer.global_step == 1  # one optimizer step (lr 0) taken
+    fit(module, callback, steps=1)  # one optimizer step at lr 0: the weights stay loaded
+    assert callback.loaded
     released = dict(net.named_parameters())
     for prefix, part in (("frontend.", module.frontend), ("model.", module.model)):
         for key, value in part.named_parameters(prefix=prefix[:-1]):
