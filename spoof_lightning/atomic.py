@@ -129,6 +129,21 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
 
 
 @contextmanager
+def atomic_new_file(target: str | Path) -> Iterator[Path]:
+    """As :func:`atomic_path`, but never replaces a file: the finished file is hard-linked
+    into place, which raises :class:`FileExistsError` if ``target`` appeared meanwhile."""
+    target = Path(target)
+    with atomic_files() as files:
+        temp = files.temp(target)
+        yield temp
+        _fsync_file(temp)
+        os.link(temp, target)
+        del files.temps[target]
+        temp.unlink()
+        _fsync_directory(target.parent)
+
+
+@contextmanager
 def atomic_open(target: str | Path, mode: str = "w", **kwargs: Any) -> Iterator[IO[Any]]:
     """``open()`` a temporary file that replaces ``target`` when the block ends without error."""
     with atomic_path(target) as temp, open(temp, mode, **kwargs) as handle:
@@ -162,6 +177,7 @@ __all__ = [
     "DiskFullError",
     "FileSet",
     "atomic_files",
+    "atomic_new_file",
     "atomic_open",
     "atomic_path",
     "remove_partial_files",

@@ -49,6 +49,15 @@ def check_components(
     )
 
 
+def without_pretrained(config: Mapping[str, Any], key: str = "frontend") -> dict[str, Any]:
+    """``config`` with its pretrained-weights path unset, for a model whose weights all come
+    from a state dict next (a checkpoint or an exported model): the path names the key
+    that its class declares as ``pretrained_key`` (e.g. the SSL front-ends' ``checkpoint``),
+    a file that may be gone since training."""
+    field = getattr(resolve_class(config, key), "pretrained_key", None)
+    return {**config, field: None} if field and config.get(field) else dict(config)
+
+
 def build_components(
     frontend: Mapping[str, Any], model: Mapping[str, Any], names: Mapping[str, str] | None = None
 ) -> tuple[nn.Module, nn.Module]:

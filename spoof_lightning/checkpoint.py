@@ -8,7 +8,10 @@ never pickled code. Two formats are accepted:
   ``hyper_parameters`` (plain ``_target_`` configs of ``frontend`` and ``model``, and the
   config-group ``names``) and the resolved run config under ``spoof_lightning_config``;
 * a model exported by ``python -m spoof_lightning.export`` (``format`` =
-  :data:`EXPORT_FORMAT`): the same configs and the front-end + model weights only.
+  :data:`EXPORT_FORMAT`): the same configs and the front-end + model weights only;
+* released weights of a published model (a bare state dict, e.g. the official
+  ``AASIST.pth``; :mod:`spoof_lightning.models.released_weights`), given the ``model``
+  config to load them into (eval.py's ``model=aasist``).
 
 Only the front-end and the model are rebuilt: whatever else a LightningModule kept in its
 state dict (loss weights, teacher copies, extra heads) is ignored, but every front-end and
@@ -27,9 +30,17 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from spoof_lightning.build import build_components
+from spoof_lightning.build import build_components, without_pretrained
 from spoof_lightning.callbacks.config_in_checkpoint import CONFIG_KEY
 from spoof_lightning.contracts import ModelOutput, scores_from_logits
+from spoof_lightning.models.released_weights import (
+    RELEASES,
+    SAMPLE_RATE,
+    release_configs,
+    release_hint,
+    released_layout,
+    released_state,
+)
 
 EXPORT_FORMAT = "spoof-lightning-model"
 EXPORT_VERSION = 1
@@ -63,7 +74,8 @@ class LoadedModel:
 
     ``eer_threshold``: the dev-set EER threshold of these weights (from the validation
     that preceded the save; None when the run never validated); ``config``: the resolved
-    training config (``{}`` when absent).
+    training config (``{}`` when absent); ``calibration``: ``{scale, offset, prior}`` of
+    the score-to-LLR map an export was given (``llr = scale * score + offset``), else None.
     """
 
     net: Countermeasure
@@ -74,6 +86,7 @@ class LoadedModel:
     sample_rate: int
     eer_threshold: float | None
     config: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, float] | None = None
 
     def describe(self) -> str:
         """``frontend=lfcc model=cnn_gru`` (config-group names, else class names)."""
@@ -148,8 +161,40 @@ def _threshold(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _unpack(content: dict[str, Any], path: Path) -> dict[str, Any]:
-    """Normalise both formats to configs, names, weights, threshold and run config."""
+def _released(
+    content: dict[str, Any],
+    layout: str,
+    path: Path,
+    requested: Mapping[str, Mapping[str, Any]],
+    names: Mapping[str, str],
+) -> dict[str, Any]:
+    """The parts of a released state dict, with the requested configs."""
+    try:
+        frontend, model = release_configs(layout, requested)
+    except ValueError as err:
+        raise CheckpointError(f"{path}: {err}") from None
+    return {
+        "frontend": frontend,
+        "model": model,
+        "names": {"frontend": RELEASES[layout]["frontend_name"], **names},
+        "state": released_state(content, layout),
+        "threshold": None,
+        "config": {"sample_rate": SAMPLE_RATE, "data": dict(RELEASES[layout]["scoring"])},
+        "sample_rate": SAMPLE_RATE,
+        "release": layout,
+    }
+
+
+def _unpack(
+    content: dict[str, Any],
+    path: Path,
+    requested: Mapping[str, Mapping[str, Any]] | None = None,
+    names: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Normalise the formats to configs, names, weights, threshold and run config."""
+    layout = released_layout(content)
+    if layout is not None:
+        return _released(content, layout, path, requested or {}, names or {})
     if content.get("format") == EXPORT_FORMAT:
         if content.get("version") != EXPORT_VERSION:
             raise CheckpointError(
@@ -168,9 +213,9 @@ def _unpack(content: dict[str, Any], path: Path) -> dict[str, Any]:
             what = f"a dict with keys {sorted(map(str, content))[:8]}"
         raise CheckpointError(
             f"{path} is not a spoof-lightning checkpoint: it holds {what}. Expected a "
-            "train.py checkpoint (state_dict + hyper_parameters) or a model exported with "
-            "`python -m spoof_lightning.export`. (Official AASIST weights load with "
-            "spoof_lightning.models.official_checkpoints.load_official_aasist.)"
+            "train.py checkpoint (state_dict + hyper_parameters), a model exported with "
+            "`python -m spoof_lightning.export`, or released AASIST / SSL_Anti-spoofing "
+            "weights (with model=<name>)."
         )
     if not isinstance(state, Mapping):
         raise CheckpointError(f"{path}: `state_dict` is a {type(state).__name__}, not a dict")
@@ -185,7 +230,17 @@ def _unpack(content: dict[str, Any], path: Path) -> dict[str, Any]:
         "threshold": _threshold(threshold),
         "config": dict(config) if isinstance(config, Mapping) else {},
         "sample_rate": content.get("sample_rate") if content.get("format") else None,
+        "calibration": content.get("calibration") if content.get("format") else None,
     }
+
+
+def _calibration(value: Any) -> dict[str, float] | None:
+    """A stored ``{scale, offset, prior}``, or None when absent or malformed."""
+    try:
+        calibration = {k: float(value[k]) for k in ("scale", "offset", "prior")}
+    except (TypeError, KeyError, ValueError):
+        return None
+    return calibration if all(math.isfinite(v) for v in calibration.values()) else None
 
 
 def _sample_rate(parts: dict[str, Any]) -> int:
@@ -229,10 +284,7 @@ def check_weights(
         if keys
     ]
     if problems:
-        raise CheckpointError(
-            f"{path} does not fit {described} as its stored config describes: "
-            + "; ".join(problems)
-        )
+        raise CheckpointError(f"{path} does not fit {described}: " + "; ".join(problems))
     bad = sorted(
         k for k, v in stored.items() if v.is_floating_point() and not torch.isfinite(v).all()
     )
@@ -244,20 +296,36 @@ def check_weights(
     return stored
 
 
-def load_countermeasure(path: str | Path) -> LoadedModel:
-    """Rebuild the front-end + model a checkpoint (or exported model) describes, in eval mode."""
+def load_countermeasure(
+    path: str | Path,
+    requested: Mapping[str, Mapping[str, Any]] | None = None,
+    names: Mapping[str, str] | None = None,
+) -> LoadedModel:
+    """Rebuild the front-end + model a checkpoint (or exported model) describes, in eval mode.
+
+    ``requested`` (``{"model": config, "frontend": config}``) and their config-group
+    ``names`` are used only by released weights, which store no config.
+    """
     path = Path(path)
-    parts = _unpack(read_checkpoint(path), path)
+    parts = _unpack(read_checkpoint(path), path, requested, names)
     names = parts["names"]
     described = describe(parts["frontend"], parts["model"], names)
-    try:
-        frontend, model = build_components(parts["frontend"], parts["model"], names)
+    source = "as requested" if "release" in parts else "as its stored config describes"
+    try:  # every weight comes from the file: no pretrained SSL file is read
+        frontend, model = build_components(
+            without_pretrained(parts["frontend"]),
+            without_pretrained(parts["model"], "model"),
+            names,
+        )
     except Exception as err:  # bad stored hyper-parameters surface as many error types
-        raise CheckpointError(
-            f"{path}: cannot rebuild {described} from the config stored in it: {err}"
-        ) from err
+        raise CheckpointError(f"{path}: cannot rebuild {described} {source}: {err}") from err
     net = Countermeasure(frontend, model)
-    net.load_state_dict(check_weights(net, parts["state"], path, described))
+    try:
+        net.load_state_dict(check_weights(net, parts["state"], path, f"{described} {source}"))
+    except CheckpointError as err:
+        if "release" not in parts:
+            raise
+        raise CheckpointError(f"{err}. The file holds {release_hint(parts['release'])}") from None
     return LoadedModel(
         net=net.eval(),
         path=path,
@@ -267,6 +335,7 @@ def load_countermeasure(path: str | Path) -> LoadedModel:
         sample_rate=_sample_rate(parts),
         eer_threshold=parts["threshold"],
         config=parts["config"],
+        calibration=_calibration(parts.get("calibration")),
     )
 
 

@@ -53,6 +53,7 @@ from spoof_lightning.checkpoint import (
     check_request,
     load_countermeasure,
 )
+from spoof_lightning.cli import requested_configs
 from spoof_lightning.config_checks import (
     check_crops,
     check_eval_config,
@@ -644,14 +645,14 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     check_eval_config(cfg)  # before the checkpoint is loaded or any data is read
     split, tdcf = str(cfg.split), str(cfg.tdcf)
     bootstrap = _plain(cfg.get("bootstrap")) or {}
-    loaded = load_countermeasure(cfg.ckpt)
+    choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
+    loaded = load_countermeasure(cfg.ckpt, *requested_configs(cfg, choices))  # released: model=
     if cfg.sample_rate is not None and int(cfg.sample_rate) != loaded.sample_rate:
         raise ConfigError(
             f"sample_rate={cfg.sample_rate}, but {loaded.path} was trained at "
             f"{loaded.sample_rate} Hz (audio at other rates is resampled; leave sample_rate unset)"
         )
     cfg.sample_rate = loaded.sample_rate
-    choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
     for part in PARTS:
         if cfg.get(part):
             check_request(loaded, part, _plain(cfg[part]), choices.get(part))

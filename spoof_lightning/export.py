@@ -1,42 +1,115 @@
-"""Export a trained countermeasure for inference: front-end + model weights and plain config.
+"""Export a trained countermeasure for inference, front-end included.
 
-    python -m spoof_lightning.export ckpt=logs/runs/<run>/v1/checkpoints/best.ckpt out=model.pt
+    python -m spoof_lightning.export ckpt=<checkpoint> format=onnx|torchscript|pt [out=<file>]
+        [calibration=<eval.py metrics.json>] [model=<name> frontend=<name> ...]
 
-The file keeps what scoring needs and drops what only training needs (optimizer and
-scheduler states, loop state, loss weights, callbacks, logger/trainer config). It holds
-tensors and plain data only, loads with ``torch.load(weights_only=True)``, and is read by
-:func:`spoof_lightning.checkpoint.load_countermeasure` and by ``eval.py ckpt=model.pt``.
-Keys: ``format``, ``version``, ``frontend``, ``model`` (``_target_`` configs), ``names``,
-``sample_rate``, ``eer_threshold`` (dev EER threshold or None), ``config`` (the data
-config and sample rate of the run, for eval.py), ``source`` and ``state_dict``.
+``ckpt`` is a train.py checkpoint, an exported ``.pt`` or released weights (then
+``model=aasist`` etc. say what they are, as for eval.py). ``out`` defaults to the checkpoint's
+path with the format's suffix (``.pt``, ``.onnx``, ``.ts``); an existing file is never
+overwritten, and the file appears only once complete (written beside it, then renamed).
+
+* ``pt``: tensors and plain data (``torch.load(weights_only=True)``), read by
+  :func:`spoof_lightning.checkpoint.load_countermeasure`, ``eval.py ckpt=model.pt`` and
+  :mod:`spoof_lightning.infer`. Keys: ``format``, ``version``, ``frontend``, ``model``
+  (``_target_`` configs), ``names``, ``sample_rate``, ``eer_threshold`` (dev EER threshold
+  or None), ``calibration`` (or None), ``config`` (the data config and sample rate of the
+  run, for eval.py), ``source`` and ``state_dict``.
+* ``onnx`` / ``torchscript``: a graph ``waveform [batch, time] -> logits [batch, 2]``, both
+  axes dynamic (:mod:`spoof_lightning.graph_export`), checked against the checkpoint at
+  three input lengths before it is written. What inference needs is stored with it
+  (:func:`deployment_info`): ONNX ``metadata_props``, a JSON extra file in TorchScript.
+
+``calibration``: the ``metrics.json`` of ``eval.py ckpt=<same> calibrate=true``; its
+logistic map ``llr = scale * score + offset`` (fitted on the dev split) is stored, and
+:mod:`spoof_lightning.infer` then prints the probability of bona fide.
 """
 
+import json
+import math
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from spoof_lightning.atomic import atomic_open
+from spoof_lightning.atomic import atomic_new_file
+from spoof_lightning.build import ConfigError
 from spoof_lightning.checkpoint import (
     EXPORT_FORMAT,
     EXPORT_VERSION,
-    CheckpointError,
+    LoadedModel,
     load_countermeasure,
+)
+from spoof_lightning.cli import compose_requested, user_errors_reported
+from spoof_lightning.graph_export import (
+    ExportError,
+    check_lengths,
+    load_onnx,
+    load_torchscript,
+    to_onnx,
+    to_torchscript,
+    verify,
 )
 
 # Parts of the run config an inference user can need; everything else is training-only.
 KEPT_CONFIG = ("sample_rate", "data")
 TRAIN_ONLY_DATA = ("augment", "report_dir")
+FORMATS = {"pt": ".pt", "onnx": ".onnx", "torchscript": ".ts"}
+GRAPH_FORMAT = "spoof-lightning-graph"
+TRACE_SECONDS = 4.0  # traced length when the checkpoint scores whole utterances
+CALIBRATION_KEYS = ("scale", "offset", "prior")
 
 
-def export_model(ckpt: str | Path, out: str | Path) -> Path:
-    """Write the inference part of ``ckpt`` to ``out``; returns ``out``."""
-    loaded = load_countermeasure(ckpt)
+def read_calibration(path: str | Path) -> dict[str, float]:
+    """``{scale, offset, prior}`` from the ``metrics.json`` of ``eval.py calibrate=true``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"calibration={path}: not found (an eval.py metrics.json)")
+    try:
+        found = json.loads(path.read_text()).get("calibration") or {}
+        calibration = {k: float(found[k]) for k in CALIBRATION_KEYS}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise ConfigError(
+            f"calibration={path} holds no calibration: give the <split>_metrics.json of "
+            "`python eval.py ckpt=<the same checkpoint> calibrate=true`"
+        ) from None
+    if not all(math.isfinite(v) for v in calibration.values()) or not 0 < calibration["prior"] < 1:
+        raise ConfigError(f"calibration={path}: invalid values {calibration}")
+    return calibration
+
+
+def scoring_setup(loaded: LoadedModel) -> tuple[int | None, str]:
+    """``(eval_crop, pad)`` of the checkpoint's data config: how eval.py feeds the model."""
+    data = loaded.config.get("data") or {}
+    return data.get("eval_crop", None), str(data.get("pad", "repeat"))
+
+
+def deployment_info(loaded: LoadedModel, calibration: Mapping[str, float] | None) -> dict[str, str]:
+    """What a graph export stores beside the weights (strings, as ONNX metadata_props)."""
+    crop, pad = scoring_setup(loaded)
+    info = {
+        "format": GRAPH_FORMAT,
+        "version": "1",
+        "model": loaded.describe(),
+        "source": str(loaded.path),
+        "sample_rate": str(loaded.sample_rate),
+        "eval_crop": "" if crop is None else str(int(crop)),
+        "pad": pad,
+        "min_samples": str(int(getattr(loaded.net.frontend, "min_samples", 1))),
+        "output": "logits [batch, 2] (spoof, bona fide); score = logits[:, 1] - logits[:, 0]",
+        "eer_threshold": "" if loaded.eer_threshold is None else repr(loaded.eer_threshold),
+    }
+    for key, value in (calibration or {}).items():
+        info[f"calibration_{key}"] = repr(float(value))
+    return info
+
+
+def _pt_content(loaded: LoadedModel, calibration: Mapping[str, float] | None) -> dict[str, Any]:
     config: dict[str, Any] = {k: loaded.config[k] for k in KEPT_CONFIG if k in loaded.config}
     if isinstance(config.get("data"), dict):
         config["data"] = {k: v for k, v in config["data"].items() if k not in TRAIN_ONLY_DATA}
-    content = {
+    return {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
         "frontend": loaded.frontend,
@@ -44,17 +117,80 @@ def export_model(ckpt: str | Path, out: str | Path) -> Path:
         "names": loaded.names,
         "sample_rate": loaded.sample_rate,
         "eer_threshold": loaded.eer_threshold,
+        "calibration": dict(calibration) if calibration else None,
         "config": config,
         "source": str(loaded.path),
         "state_dict": {k: v.detach().clone() for k, v in loaded.net.state_dict().items()},
     }
-    out = Path(out)
-    with atomic_open(out, "wb") as handle:
-        torch.save(content, handle)
+
+
+def _write_graph(loaded: LoadedModel, temp: Path, form: str, info: dict[str, str]) -> float:
+    crop, _ = scoring_setup(loaded)
+    length = int(crop or TRACE_SECONDS * loaded.sample_rate)
+    min_samples = int(getattr(loaded.net.frontend, "min_samples", 1))
+    writer, reader, what = {
+        "onnx": (to_onnx, load_onnx, "ONNX"),
+        "torchscript": (to_torchscript, load_torchscript, "TorchScript"),
+    }[form]
+    try:
+        writer(loaded.net, temp, length, info)
+    except Exception as err:  # tracing and symbolic conversion fail in many ways
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ExportError(
+            f"{loaded.describe()} ({loaded.path}) cannot be exported to {what} by torch: "
+            f"{reason}. Use format=pt (eval.py and spoof_lightning.infer read it)."
+        ) from err
+    try:
+        return verify(reader(temp)[0], loaded.net, check_lengths(length, min_samples), what)
+    except ExportError as err:
+        raise ExportError(f"{loaded.describe()} ({loaded.path}): {err}") from None
+
+
+def export_loaded(
+    loaded: LoadedModel,
+    out: str | Path | None = None,
+    format: str | None = None,
+    calibration: Mapping[str, float] | None = None,
+) -> Path:
+    """Write ``loaded`` to ``out`` in ``format`` (default: from the suffix of ``out``, else
+    ``pt``; ``out`` defaults to the checkpoint's path with the format's suffix)."""
+    suffixes = {suffix: name for name, suffix in FORMATS.items()}
+    form = format or (suffixes.get(Path(out).suffix, "pt") if out else "pt")
+    if form not in FORMATS:
+        raise ConfigError(f"format={form!r}: choose one of {sorted(FORMATS)}")
+    out = Path(out) if out else loaded.path.with_suffix(FORMATS[form])
+    if out.exists():
+        raise ConfigError(f"out={out} exists; exports never overwrite a file: choose another out=")
+    calibration = calibration or loaded.calibration
+    try:
+        with atomic_new_file(out) as temp:
+            if form == "pt":
+                torch.save(_pt_content(loaded, calibration), temp)
+            else:
+                _write_graph(loaded, temp, form, deployment_info(loaded, calibration))
+    except FileExistsError:
+        raise ConfigError(f"out={out} appeared while exporting; it is left as it is") from None
     return out
 
 
-USAGE = "usage: python -m spoof_lightning.export ckpt=<checkpoint> out=<model.pt>"
+def export_model(
+    ckpt: str | Path,
+    out: str | Path | None = None,
+    format: str | None = None,
+    calibration: Mapping[str, float] | None = None,
+    requested: Mapping[str, Mapping[str, Any]] | None = None,
+    names: Mapping[str, str] | None = None,
+) -> Path:
+    """:func:`export_loaded` of the checkpoint ``ckpt``; ``requested``/``names``: the
+    configs released weights load into (:func:`~spoof_lightning.checkpoint.load_countermeasure`)."""
+    return export_loaded(load_countermeasure(ckpt, requested, names), out, format, calibration)
+
+
+USAGE = (
+    "usage: python -m spoof_lightning.export ckpt=<checkpoint> format=onnx|torchscript|pt "
+    "[out=<file>] [calibration=<eval metrics.json>] [model=<name> frontend=<name> ...]"
+)
+OPTIONS = ("ckpt", "out", "format", "calibration")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -63,14 +199,17 @@ def main(argv: list[str] | None = None) -> None:
         print(USAGE)
         return
     options = dict(a.split("=", 1) for a in args if "=" in a)
-    unknown = [a for a in args if "=" not in a] + sorted(set(options) - {"ckpt", "out"})
-    if unknown or not {"ckpt", "out"} <= options.keys():
-        raise SystemExit(f"{USAGE}\n(got {' '.join(args) or 'no arguments'})")
-    try:
-        out = export_model(options["ckpt"], options["out"])
-        loaded = load_countermeasure(out)
-    except (CheckpointError, FileNotFoundError) as err:
-        raise SystemExit(f"error: {err}") from None
+    overrides = [a for a in args if a.split("=", 1)[0].split(".")[0] in ("model", "frontend")]
+    unknown = [a for a in args if "=" not in a] + sorted(
+        set(options) - set(OPTIONS) - {a.split("=", 1)[0] for a in overrides}
+    )
+    if unknown or "ckpt" not in options or not ({"out", "format"} & options.keys()):
+        print(f"{USAGE}\n(got {' '.join(args) or 'no arguments'})", file=sys.stderr)
+        raise SystemExit(2)
+    with user_errors_reported():
+        calibration = read_calibration(options["calibration"]) if "calibration" in options else None
+        loaded = load_countermeasure(options["ckpt"], *compose_requested(overrides))
+        out = export_loaded(loaded, options.get("out"), options.get("format"), calibration)
     n_params = sum(p.numel() for p in loaded.net.parameters())
     print(f"exported {loaded.describe()} ({n_params:,} parameters) to {out}")
 

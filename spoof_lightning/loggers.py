@@ -1,8 +1,9 @@
 """Loggers that keep a run's history across ``resume=true``.
 
-A resumed run is the same logger run: ``metrics.csv`` is appended to and the W&B run id
-saved in the run directory is reused. A fresh run with the same name starts clean in a
-directory of its own (spoof_lightning/rundir.py).
+A resumed run is the same logger run: ``metrics.csv`` is appended to (less the rows logged
+after the checkpoint it continues from) and the W&B run id saved in the run directory is
+reused. A fresh run with the same name starts clean in a directory of its own
+(spoof_lightning/rundir.py).
 """
 
 import csv
@@ -18,7 +19,6 @@ from urllib.parse import urlparse
 
 from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.fabric.utilities.rank_zero import rank_zero_only
-from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.core.saving import save_hparams_to_yaml
 from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
@@ -69,10 +69,11 @@ class _AppendingWriter(_AtomicWriter):
 class ResumableCSVLogger(CSVLogger):
     """CSVLogger whose ``metrics.csv`` continues where a resumed run stopped.
 
-    Rows are flushed whenever a checkpoint is written (and every
-    ``flush_logs_every_n_steps``), so after a crash the file holds the history up to the
-    checkpoint that ``resume=true`` continues from; set ``flush_logs_every_n_steps`` larger
-    than the checkpoint interval and no step after that checkpoint is on disk twice.
+    Lightning writes every row out as soon as it is logged, so a killed run may leave rows
+    logged after the checkpoint that ``resume=true`` continues from; the resumed run drops
+    them (:meth:`drop_steps_from`, called by
+    :class:`~spoof_lightning.callbacks.resume_state.ResumeState`) and logs them again, so
+    the file holds each row once, as in an uninterrupted run.
     """
 
     @property
@@ -84,8 +85,22 @@ class ResumableCSVLogger(CSVLogger):
         return self._experiment
 
     @rank_zero_only
-    def after_save_checkpoint(self, checkpoint_callback: Checkpoint) -> None:
-        self.save()
+    def drop_steps_from(self, step: int) -> None:
+        """Remove the rows of ``step`` and later from ``metrics.csv`` (atomically)."""
+        path = Path(self.experiment.metrics_file_path)
+        if not path.is_file():
+            return
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            fields, rows = reader.fieldnames or [], list(reader)
+        kept = [row for row in rows if not row.get("step") or int(row["step"]) < step]
+        if len(kept) == len(rows):
+            return
+        with atomic_open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(kept)
+        log.info("metrics.csv: dropped %d rows logged after the checkpoint", len(rows) - len(kept))
 
 
 def has_wandb_credentials(env: Mapping[str, str] | None = None) -> bool:

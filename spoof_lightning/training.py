@@ -25,6 +25,7 @@ from spoof_lightning.build import ConfigError, instantiate_data, min_input_sampl
 from spoof_lightning.callbacks.config_in_checkpoint import ConfigInCheckpoint
 from spoof_lightning.callbacks.nonfinite import NonFiniteGuard
 from spoof_lightning.callbacks.preemption import PreemptionCheckpoint
+from spoof_lightning.callbacks.resume_state import ResumeState
 from spoof_lightning.callbacks.score_writer import ScoreWriter, score_metrics
 from spoof_lightning.checkpoint import check_resumable, describe
 from spoof_lightning.config_checks import check_crops, check_train_config
@@ -272,7 +273,8 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> dict[
     datamodule = instantiate_data(cfg.data, min_samples)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     callbacks = instantiate_group(cfg.get("callbacks"))
-    callbacks += [ConfigInCheckpoint(resolved), NonFiniteGuard()]
+    # ResumeState: RNG states in checkpoints (the loaders save the data position)
+    callbacks += [ConfigInCheckpoint(resolved), NonFiniteGuard(), ResumeState()]
     callbacks.append(PreemptionCheckpoint(run_dir / LAST_CHECKPOINT))
     loggers = instantiate_group(cfg.get("logger"))
     trainer: L.Trainer = instantiate(trainer_kwargs, callbacks=callbacks, logger=loggers or False)

@@ -11,3 +11,11 @@ TINY_WAV2VEC2 = {
     "encoder_num_heads": 2,
     "encoder_ff_interm_features": 64,
 }
+
+# WavLM (gated relative position bias) at the same size, for family=wavlm.
+TINY_WAVLM = {
+    **TINY_WAV2VEC2,
+    "family": "wavlm",
+    "encoder_num_buckets": 8,
+    "encoder_max_distance": 16,
+}

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import lightning as L
-from torch.utils.data import DataLoader
 
 from spoof_lightning.data.audio import PadPolicy
 from spoof_lightning.data.dataset import (
@@ -20,6 +19,7 @@ from spoof_lightning.data.dataset import (
     UtteranceDataset,
     collate,
 )
+from spoof_lightning.data.loader import EpochLoader
 from spoof_lightning.data.preflight import DataError, Level, SplitReport, apply_policy, check_split
 from spoof_lightning.data.protocols import (
     BONAFIDE,
@@ -302,34 +302,37 @@ class AntiSpoofDataModule(L.LightningDataModule):
 
     # --------------------------------------------------------------- loaders
 
-    def _loader(self, split: str) -> DataLoader:
+    def _loader(self, split: str) -> EpochLoader:
+        """The loader of ``split``; its position in the epoch goes into checkpoints
+        (:mod:`~spoof_lightning.data.loader`), so a resumed run reads exactly what is left."""
         ds = self.dataset(split)
+        batch_size = self.batch_size if split == "train" else self.eval_batch_size
         common = {
-            "batch_size": self.batch_size if split == "train" else self.eval_batch_size,
             "num_workers": self.num_workers,
             "collate_fn": collate,
             "pin_memory": self.pin_memory,
             "persistent_workers": self.persistent_workers,
-            "drop_last": False,
         }
         if isinstance(ds, StreamingDataset):
-            return StreamLoader(ds, self._trainer_epoch, **common)
+            return StreamLoader(ds, self._trainer_epoch, batch_size=batch_size, **common)
         sampler = EpochSampler(len(ds), shuffle=split == "train", seed=self.seed)
-        return DataLoader(ds, sampler=sampler, **common)
+        return EpochLoader(
+            ds, self._trainer_epoch, self.seed, sampler=sampler, batch_size=batch_size, **common
+        )
 
     def _trainer_epoch(self) -> int | None:
         return self.trainer.current_epoch if self.trainer is not None else None
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> EpochLoader:
         return self._loader("train")
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> EpochLoader:
         return self._loader("val")
 
-    def test_dataloader(self) -> DataLoader:
+    def test_dataloader(self) -> EpochLoader:
         return self._loader("test")
 
-    def predict_dataloader(self) -> DataLoader:
+    def predict_dataloader(self) -> EpochLoader:
         return self._loader("test")
 
 

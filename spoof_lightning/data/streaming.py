@@ -17,6 +17,11 @@ the same number of batches: ``num_workers * ceil(n / batch_size)``, which
 
 A shuffle buffer (``shuffle_buffer`` entries of undecoded samples) mixes the samples
 within a stream; it matters for shards, whose samples are stored in a fixed order.
+A resumed epoch leaves out the batches already trained: batch ``j`` of an epoch comes from
+the stream of worker ``j % num_workers`` (the DataLoader asks its workers in turn, and all
+streams have the same length), so each stream drops its share of samples from its start,
+before decoding, and the workers' streams are rotated so that the first worker asked
+serves the next batch.
 Under ``on_error='skip'`` a sample that cannot be decoded (or the rest of a damaged
 shard) is recorded and replaced by a copy of the stream's previous good item, so the
 stream keeps its length.
@@ -36,10 +41,11 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from torch.utils.data import IterableDataset, get_worker_info
 
 from spoof_lightning.data.audio import AUDIO_EXTENSIONS, AudioError, decode_audio, load_audio
 from spoof_lightning.data.dataset import ItemTransform, OnError, item_rng, record_bad_file
+from spoof_lightning.data.loader import EpochLoader
 from spoof_lightning.data.protocols import Utterance
 
 log = logging.getLogger(__name__)
@@ -191,13 +197,15 @@ class StreamingDataset(IterableDataset):
         self.rank, self.world_size = rank, world_size
         self.on_error = on_error
         self.bad_file_log = Path(bad_file_log) if bad_file_log is not None else None
-        self.num_workers = 0
-        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+        self.num_workers, self.batch_size = 0, 1
+        # (epoch, batches of it to leave out) in shared memory: persistent workers see it too.
+        self._pass = torch.zeros(2, dtype=torch.int64).share_memory_()
         self.total = sum(source.sizes)
 
-    def set_epoch(self, epoch: int) -> None:
-        """Set the epoch; shared memory, so running (persistent) workers see it too."""
-        self._epoch.fill_(epoch)
+    def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
+        """Set the epoch of the next pass and how many of its first batches to leave out
+        (batches of ``batch_size``, as the loader makes them; nonzero on a resume)."""
+        self._pass[0], self._pass[1] = epoch, skip_batches
 
     def distributed(self) -> tuple[int, int]:
         """``(rank, world_size)``: as given, else torch.distributed's, else ``(0, 1)``."""
@@ -287,15 +295,20 @@ class StreamingDataset(IterableDataset):
         yield from buffer
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        epoch = int(self._epoch)
+        epoch, skip_batches = (int(v) for v in self._pass)
         info = get_worker_info()
-        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        workers = info.num_workers if info is not None else 1
+        # The loader asks worker 0 first: after ``skip_batches`` it must serve the stream
+        # of the next batch's worker, so a resumed pass rotates the workers' streams.
+        worker = ((info.id if info is not None else 0) + skip_batches) % workers
         rank, world_size = self.distributed()
         streams = world_size * workers
         stream = rank * workers + worker
         rng = np.random.default_rng([self.seed, epoch, stream, 1])
         n = self.per_stream(streams)
         pending = self._shuffled(self._pending(epoch, stream * n, (stream + 1) * n), rng)
+        skip = len(range(worker, skip_batches, workers)) * self.batch_size  # this worker's share
+        pending = _without_first(pending, skip)
         owed = 0  # stand-ins to emit once a good item exists
         last: dict[str, Any] | None = None
         for item in self._decoded(epoch, pending):
@@ -332,20 +345,29 @@ class StreamingDataset(IterableDataset):
                 yield 1
 
 
+def _without_first(items: Iterator[Pending | int], count: int) -> Iterator[Pending | int]:
+    """``items`` less its first ``count`` samples (an int entry stands for that many)."""
+    for item in items:
+        size = item if isinstance(item, int) else 1
+        if count >= size:
+            count -= size
+            continue
+        yield item if count == 0 else size - count
+        count = 0
+
+
 def _unit_name(source: FileSource | ShardSource, unit: int) -> str:
     if isinstance(source, ShardSource):
         return str(source.shards[unit].path)
     return str(source.utterances[unit].path)
 
 
-class StreamLoader(DataLoader):
-    """DataLoader for a :class:`StreamingDataset`.
+class StreamLoader(EpochLoader):
+    """:class:`~.loader.EpochLoader` for a :class:`StreamingDataset`.
 
-    It tells the dataset the epoch (``set_epoch``, shared with running workers) at the
-    start of every pass, and reports the exact number of batches per rank. The epoch is
-    ``epoch_source()`` when given (the datamodule passes the trainer's epoch, so a resumed
-    run continues the shuffle/crop sequence; Lightning never calls ``set_epoch`` on a
-    loader of an iterable dataset), else a counter of passes.
+    At the start of every pass it tells the dataset the epoch and the batches to leave out
+    (shared with running workers; Lightning never calls ``set_epoch`` on a loader of an
+    iterable dataset), and it reports the exact number of batches per rank.
     """
 
     def __init__(
@@ -354,21 +376,16 @@ class StreamLoader(DataLoader):
         epoch_source: Callable[[], int | None] | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(dataset, **kwargs)
-        dataset.num_workers = self.num_workers
-        self.epoch_source = epoch_source
-        self.epoch = 0
+        super().__init__(dataset, epoch_source, dataset.seed, **kwargs)
+        dataset.num_workers, dataset.batch_size = self.num_workers, self.batch_size or 1
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    def layout(self) -> dict[str, int]:
+        streams = self.dataset.distributed()[1] * max(1, self.num_workers)
+        return {"batch_size": self.batch_size or 1, "streams": streams}
 
-    def __iter__(self):
-        epoch = self.epoch_source() if self.epoch_source is not None else None
-        epoch = self.epoch if epoch is None else epoch
+    def start_pass(self, epoch: int, skip: int) -> None:
         self.dataset.pin_distributed()
-        self.dataset.set_epoch(epoch)
-        self.epoch = epoch + 1
-        return super().__iter__()
+        self.dataset.set_epoch(epoch, skip)
 
     def __len__(self) -> int:
         return self.dataset.num_batches(self.batch_size, self.drop_last)

@@ -9,6 +9,7 @@ Filterbank energies are compressed as ``log(E + 1e-6)`` (torchaudio's ``log_lf``
 """
 
 import torch
+import torch.nn.functional as F
 import torchaudio
 from torch import Tensor, nn
 
@@ -16,17 +17,31 @@ from spoof_lightning.frontends.common import SpectralFrontEnd, stft_kwargs
 
 
 class Deltas(nn.Module):
-    """Append ``order`` successive delta regressions along time: [B, C, T] -> [B, C(1+order), T]."""
+    """Append ``order`` successive delta regressions along time: [B, C, T] -> [B, C(1+order), T].
+
+    The regression of ``torchaudio.functional.compute_deltas`` (edges replicated), written
+    as one single-channel convolution over all rows so that it exports (torchaudio's
+    per-channel kernel has a batch-dependent shape, which ONNX and tracing cannot follow).
+    """
 
     def __init__(self, order: int, win_length: int) -> None:
         super().__init__()
         self.order = order
         self.win_length = win_length
+        half = (win_length - 1) // 2
+        self.register_buffer(
+            "kernel", torch.arange(-half, half + 1, dtype=torch.float32).view(1, 1, -1), False
+        )
+        self.denominator = half * (half + 1) * (2 * half + 1) / 3
 
     def forward(self, x: Tensor) -> Tensor:
         parts = [x]
+        half = (self.win_length - 1) // 2
         for _ in range(self.order):
-            parts.append(torchaudio.functional.compute_deltas(parts[-1], self.win_length))
+            rows = parts[-1].reshape(-1, 1, x.shape[-1])
+            rows = F.pad(rows, (half, half), mode="replicate")
+            delta = F.conv1d(rows, self.kernel.to(x.dtype)) / self.denominator
+            parts.append(delta.reshape(x.shape))
         return torch.cat(parts, dim=1)
 
 

@@ -192,6 +192,14 @@ class HeteroGraphAttention(nn.Module):
         return out[:, :n1], out[:, n1:], master
 
 
+@torch.jit.script_if_tracing  # exports keep the number of nodes dynamic
+def _top_nodes(h: Tensor, scores: Tensor, ratio: float) -> Tensor:
+    """The rows of ``h`` [B, N, D] with the ``max(int(N * ratio), 1)`` highest ``scores``."""
+    keep = max(int(h.shape[1] * ratio), 1)
+    idx = torch.topk(scores, keep, dim=1).indices.expand(-1, -1, h.shape[-1])
+    return torch.gather(h, 1, idx)
+
+
 class GraphPool(nn.Module):
     """Keep the ``ratio`` highest-scoring nodes, scaled by their sigmoid score (gPool)."""
 
@@ -203,9 +211,7 @@ class GraphPool(nn.Module):
 
     def forward(self, h: Tensor) -> Tensor:
         scores = torch.sigmoid(self.score(self.drop(h)))  # [B, N, 1]
-        keep = max(int(h.shape[1] * self.ratio), 1)
-        idx = torch.topk(scores, keep, dim=1).indices.expand(-1, -1, h.shape[-1])
-        return torch.gather(h * scores, 1, idx)
+        return _top_nodes(h * scores, scores, self.ratio)
 
 
 class HSGALBranch(nn.Module):

@@ -36,9 +36,12 @@ from spoof_lightning.contracts import ModelOutput
 POOL = 3
 
 
-def _pool(x: Tensor, min_frames: int) -> Tensor:
-    """Max-pool time by 3 unless fewer than ``min_frames`` frames would remain."""
-    return F.max_pool1d(x, POOL) if x.shape[-1] // POOL >= min_frames else x
+@torch.jit.script_if_tracing  # the branch stays a branch in TorchScript / ONNX exports
+def _pool(x: Tensor, min_frames: int, pool: int = POOL) -> Tensor:
+    """Max-pool time by ``pool`` unless fewer than ``min_frames`` frames would remain."""
+    if x.shape[-1] // pool >= min_frames:
+        return F.max_pool1d(x, pool)
+    return x
 
 
 class ResidualBlock(nn.Module):

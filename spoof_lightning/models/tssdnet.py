@@ -74,8 +74,11 @@ class DilatedModule(nn.Module):
         return torch.cat([b(x) for b in self.branches], dim=1)
 
 
-def _pool(x: Tensor) -> Tensor:
-    return F.max_pool1d(x, POOL) if x.shape[-1] >= POOL else x
+@torch.jit.script_if_tracing  # the branch stays a branch in TorchScript / ONNX exports
+def _pool(x: Tensor, pool: int = POOL) -> Tensor:
+    if x.shape[-1] >= pool:
+        return F.max_pool1d(x, pool)
+    return x
 
 
 class _TSSDNet(nn.Module):

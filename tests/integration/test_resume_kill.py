@@ -84,9 +84,12 @@ def test_sigkill_mid_epoch_then_resume_continues_the_same_run(demo_root: Path, t
     # Whatever the moment of the kill, last.ckpt is whole; it was written within epoch 0.
     killed = _load(last)
     assert killed is not None and killed["global_step"] >= state["global_step"]
+    progress = killed["loops"]["fit_loop"]["epoch_loop.batch_progress"]["current"]
     if killed["epoch"] == 0:
-        progress = killed["loops"]["fit_loop"]["epoch_loop.batch_progress"]["current"]
         assert 0 < progress["completed"] < 4
+    # The data position: the batches of the epoch trained so far (the resume skips them).
+    [position] = killed["loops"]["fit_loop"]["state_dict"]["combined_loader"]
+    assert (position["epoch"], position["batches"]) == (killed["epoch"], progress["processed"])
     run_id = (run_dir / "wandb_run_id.txt").read_text().strip()
     summary = (run_dir / "summary.json").read_text()
     assert '"status": "running"' in summary  # the killed run never finished

@@ -1,5 +1,6 @@
 """Checkpoint safety: weights_only loading, clear refusals, requested-model checks, export."""
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -215,7 +216,11 @@ def test_export_command_line(tmp_path: Path, ckpt: Path, capsys: pytest.CaptureF
     main([f"ckpt={ckpt}", f"out={tmp_path / 'm.pt'}"])
     assert "exported frontend=lfcc model=cnn_gru" in capsys.readouterr().out
     assert (tmp_path / "m.pt").is_file()
-    with pytest.raises(SystemExit, match="usage: python -m spoof_lightning.export"):
+    with pytest.raises(SystemExit) as exit_code:  # bad input: usage, exit 2
         main([f"ckpt={ckpt}"])
-    with pytest.raises(SystemExit, match=r"error: .*missing\.ckpt not found"):
+    assert exit_code.value.code == 2
+    assert "usage: python -m spoof_lightning.export" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_code:
         main([f"ckpt={tmp_path / 'missing.ckpt'}", f"out={tmp_path / 'x.pt'}"])
+    assert exit_code.value.code == 2
+    assert re.search(r"error: .*missing\.ckpt not found", capsys.readouterr().err)

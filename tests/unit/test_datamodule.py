@@ -310,7 +310,7 @@ def test_sampler_under_lightning_ddp_wrapper():
     assert seen[0, 0] != seen[1, 0]
 
 
-@pytest.mark.parametrize("group", ["rawboost", "noise"])
+@pytest.mark.parametrize("group", ["rawboost", "noise", "codec"])
 def test_augment_config_group_reaches_the_train_split(corpus, group):
     path = CONF.parent / "augment" / f"{group}.yaml"
     if not path.is_file():
