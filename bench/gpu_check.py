@@ -101,7 +101,7 @@ def run_part(args: argparse.Namespace) -> None:
         official_dir=Path(args.official_aasist) if args.official_aasist else None,
         workers=args.workers,
     )
-    if args.device.startswith("cuda"):
+    if args.device.startswith("cuda:"):  # plain "cuda" is the current device already
         torch.cuda.set_device(torch.device(args.device))
     name, _, arg = args.part.partition(":")
     parts = {
