@@ -38,7 +38,10 @@ from spoof_lightning.training import (
 
 GIB = 2**30
 # Presets that change a recipe so that it fits a 4 GiB GPU, measured beside it.
-SMALL_GPU_PRESETS = {"ssl_aasist_la21": "ssl_aasist_la21_small_gpu"}
+SMALL_GPU_PRESETS = {
+    "ssl_aasist_la21": "ssl_aasist_la21_small_gpu",
+    "se_res2net50_cqt_la19": "se_res2net50_cqt_la19_small_gpu",
+}
 # --smoke: CPU-sized versions of every recipe (tiny crop, tiny wav2vec2).
 SMOKE_OVERRIDES = [
     "trainer.accelerator=cpu",

@@ -50,6 +50,7 @@ PUBLISHED = {
     "aasist_l_la19": (85_306, 64_600, 24),
     "aasist_la19_official_init": (297_866, 64_600, 24),
     "se_res2net50_cqt_la19": (923_102, 102_144, 32),
+    "se_res2net50_cqt_la19_small_gpu": (923_102, 102_144, 32),
     "se_res2net50_cqt_pa19": (923_102, 102_144, 32),
     "se_res2net50_mel_had": (923_102, 63_840, 32),
     "res_tssdnet_la19": (348_530, 96_000, 64),
@@ -136,6 +137,15 @@ def test_ssl_small_gpu_preset_trains_the_back_end_only(tmp_path: Path) -> None:
     }
     assert not optimized & {id(p) for p in module.frontend.parameters()}
     assert {id(p) for p in module.model.parameters() if p.requires_grad} <= optimized
+
+
+def test_se_res2net_small_gpu_preset_keeps_the_batch_in_micro_batches_of_4(tmp_path: Path):
+    """19.0 GiB at batch 32 on the GPU check: 8 fp16 micro-batches of 4 per optimizer step."""
+    cfg = compose_experiment("se_res2net50_cqt_la19_small_gpu", tmp_path)
+    apply_micro_batches(cfg)
+    kwargs, _ = trainer_arguments(cfg)
+    assert (cfg.data.batch_size, kwargs["accumulate_grad_batches"]) == (4, 8)
+    assert kwargs["precision"] == "16-mixed"
 
 
 def test_had_recipe_trains_on_1000_per_class(tmp_path: Path) -> None:
