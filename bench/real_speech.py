@@ -75,6 +75,11 @@ RECIPES: dict[str, tuple[str, list[str], int]] = {
 }
 
 
+def max_time(minutes: int) -> str:
+    """``trainer.max_time`` for a limit in minutes: Lightning wants DD:HH:MM:SS."""
+    return f"{minutes // 1440:02d}:{minutes // 60 % 24:02d}:{minutes % 60:02d}:00"
+
+
 def protocol_attacks(root: Path, split: str) -> set[str]:
     lines = (root / "LA" / PROTOCOLS.format(split)).read_text().splitlines()
     return {line.split()[3] for line in lines if line.split() and line.split()[3] != "-"}
@@ -122,7 +127,7 @@ def run_one(
         f"seed={seed}",
         f"run_name=real_speech-{recipe}-seed{seed}",
         f"hydra.run.dir={run_dir}",
-        f"++trainer.max_time=00:{minutes // 60:02d}:{minutes % 60:02d}:00",  # DD:HH:MM:SS
+        f"++trainer.max_time={max_time(minutes)}",
         "trainer.enable_progress_bar=false",
         *extra,
     ]
