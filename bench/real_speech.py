@@ -71,6 +71,21 @@ RECIPES: dict[str, tuple[str, list[str], int]] = {
         ["experiment=real_speech_aasist_l_ft"],
         30,
     ),
+    "real_speech_cpu_1s": (
+        "real_speech_cpu with 1 s crops, batch 16",
+        ["experiment=real_speech_cpu", "data.train_crop=16000", "data.batch_size=16"],
+        30,
+    ),
+    "real_speech_cpu_noaug": (
+        "real_speech_cpu without channel augmentation or SpecAugment",
+        [
+            "experiment=real_speech_cpu",
+            "augment=none",
+            "frontend.freq_mask=0",
+            "frontend.time_mask=0",
+        ],
+        30,
+    ),
     "real_speech_cpu": ("real_speech_cpu (recommended)", ["experiment=real_speech_cpu"], 30),
 }
 
