@@ -36,6 +36,8 @@ README = REPO / "README.md"
 MARKERS = ("<!-- real-speech-table:begin -->", "<!-- real-speech-table:end -->")
 PROTOCOLS = "ASVspoof2019_LA_cm_protocols/ASVspoof2019.LA.cm.{}.txt"
 
+# Channel augmentation + SpecAugment, compared on dev with real_speech_cpu (which has neither)
+AUGMENT = ["augment=noise", "frontend.freq_mask=6", "frontend.time_mask=20"]
 # name -> (what it is, train.py overrides, time limit in minutes)
 RECIPES: dict[str, tuple[str, list[str], int]] = {
     "lfcc_gmm": ("LFCC-GMM (B2), 512 components", ["experiment=lfcc_gmm"], 120),
@@ -66,8 +68,28 @@ RECIPES: dict[str, tuple[str, list[str], int]] = {
         30,
     ),
     "aasist_l": ("AASIST-L, 2 s crops, 30 epochs max", ["experiment=real_speech_aasist_l"], 30),
+    "aasist_l_ft": (
+        "AASIST-L fine-tuned from the released weights, 1 s crops, 10 epochs max",
+        ["experiment=real_speech_aasist_l_ft"],
+        30,
+    ),
     "real_speech_cpu": ("real_speech_cpu (recommended)", ["experiment=real_speech_cpu"], 30),
+    "real_speech_cpu_aug": (
+        "real_speech_cpu + channel augmentation and SpecAugment",
+        ["experiment=real_speech_cpu", *AUGMENT],
+        30,
+    ),
+    "real_speech_cpu_aug_1s": (
+        "real_speech_cpu + augmentation, 1 s crops, batch 16",
+        ["experiment=real_speech_cpu", *AUGMENT, "data.train_crop=16000", "data.batch_size=16"],
+        30,
+    ),
 }
+
+
+def max_time(minutes: int) -> str:
+    """``trainer.max_time`` for a limit in minutes: Lightning wants DD:HH:MM:SS."""
+    return f"{minutes // 1440:02d}:{minutes // 60 % 24:02d}:{minutes % 60:02d}:00"
 
 
 def protocol_attacks(root: Path, split: str) -> set[str]:
@@ -98,8 +120,11 @@ def write_json(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-def run_one(recipe: str, seed: int, root: Path, out: Path, extra: list[str]) -> dict[str, Any]:
-    """Train (or finish) one (recipe, seed); returns its summary plus the harness timing."""
+def run_one(
+    recipe: str, seed: int, root: Path, out: Path, extra: list[str], threads: int
+) -> dict[str, Any]:
+    """Train (or finish) one (recipe, seed) with ``threads`` intra-op CPU threads; returns
+    its summary plus the harness timing."""
     run_dir = out / recipe / f"seed{seed}"
     summary = read_json(run_dir / "summary.json")
     timing = read_json(run_dir / "harness.json") or {"time_s": 0.0}
@@ -114,7 +139,7 @@ def run_one(recipe: str, seed: int, root: Path, out: Path, extra: list[str]) -> 
         f"seed={seed}",
         f"run_name=real_speech-{recipe}-seed{seed}",
         f"hydra.run.dir={run_dir}",
-        f"++trainer.max_time=00:00:{minutes:02d}:00",
+        f"++trainer.max_time={max_time(minutes)}",
         "trainer.enable_progress_bar=false",
         *extra,
     ]
@@ -125,11 +150,12 @@ def run_one(recipe: str, seed: int, root: Path, out: Path, extra: list[str]) -> 
     with open(run_dir / "harness.log", "a") as log:
         log.write(" ".join(command) + "\n")
         log.flush()
-        proc = subprocess.run(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+        proc = subprocess.run(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     timing = {
         "time_s": timing["time_s"] + time.time() - start,
         "returncode": proc.returncode,
-        "machine": f"{platform.node()} ({os.cpu_count()} CPUs)",
+        "machine": f"{platform.node()} ({os.cpu_count()} CPUs, {threads} torch threads)",
     }
     write_json(run_dir / "harness.json", timing)
     return {**(read_json(run_dir / "summary.json") or {"status": "failed"}), **timing}
@@ -232,6 +258,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "logs" / "real_speech")
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads per run (1: these small models gain little from more, and on a "
+        "shared machine more threads spin against other jobs)",
+    )
     parser.add_argument("--report-only", action="store_true", help="no training")
     parser.add_argument("--no-readme", action="store_true", help="do not update README.md")
     parser.add_argument("overrides", nargs="*", help="extra train.py overrides for every run")
@@ -247,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
                 timing = read_json(out / recipe / f"seed{seed}" / "harness.json") or {}
                 result = {**summary, **timing} if summary else None
             else:
-                result = run_one(recipe, seed, root, out, args.overrides)
+                result = run_one(recipe, seed, root, out, args.overrides, args.threads)
             if result is not None:
                 runs.setdefault(recipe, []).append(result)
             print(

@@ -7,10 +7,16 @@ covariances, trained by expectation-maximisation (Dempster, Laird & Rubin, JRSS-
 the score of an utterance is the average over its frames of the log-likelihood ratio
 ``log p(x | bona fide) - log p(x | spoof)``.
 
-:class:`GMMPair` holds the fitted parameters as buffers and scores; the EM itself lives in
-the functions below, driven batch by batch by :class:`~spoof_lightning.lit.em_detector.EMDetector`
-(one EM iteration per epoch). Initialisation: k-means++ seeding (Arthur & Vassilvitskii,
-SODA 2007) on a random sample of frames, then a few Lloyd iterations.
+:class:`GMMPair` holds the fitted parameters as buffers and scores; :func:`fit_gmm` fits
+one mixture to an in-memory sample of frames (:class:`~spoof_lightning.lit.em_detector.EMDetector`
+collects it from the training set): k-means++ seeding (Arthur & Vassilvitskii, SODA 2007)
+and Lloyd iterations on a subsample, then EM until the average frame log-likelihood gains
+less than ``tol`` per iteration (scikit-learn's criterion, tol 1e-3) or ``max_iterations``.
+
+Numerics: everything runs in float32 on frames centred on their mean (the Gaussian's
+quadratic form is expanded into matrix products, which loses precision far from the
+origin), in chunks of frames; the sufficient statistics are summed across chunks in
+float64 and the M-step is float64.
 """
 
 import math
@@ -22,38 +28,54 @@ from torch import Tensor, nn
 from spoof_lightning.contracts import BONAFIDE, SPOOF, ModelOutput
 
 LOG_2PI = math.log(2 * math.pi)
+CHUNK_FRAMES = 8192  # frames per E-step chunk: [chunk, K] float32 responsibilities
 
 
 def component_log_densities(x: Tensor, weights: Tensor, means: Tensor, variances: Tensor) -> Tensor:
-    """``log w_k + log N(x | mu_k, diag(var_k))`` for frames ``x`` [N, D]: [N, K]."""
+    """``log w_k + log N(x | mu_k, diag(var_k))`` for frames ``x`` [N, D]: [N, K].
+
+    Computed around the mixture's mean (a shift of both ``x`` and the means leaves the
+    densities unchanged) so that the expanded quadratic form stays accurate in float32."""
+    centre = weights @ means  # [D]
+    x, means = x - centre, means - centre
     precision = 1.0 / variances  # [K, D]
-    quadratic = (
-        (x * x) @ precision.T - 2 * x @ (means * precision).T + (means * means * precision).sum(1)
+    const = torch.log(weights) - 0.5 * (
+        x.shape[1] * LOG_2PI + torch.log(variances).sum(1) + (means * means * precision).sum(1)
     )
-    log_det = torch.log(variances).sum(1)  # [K]
-    dim = x.shape[1]
-    return torch.log(weights) - 0.5 * (dim * LOG_2PI + log_det + quadratic)
+    # -0.5 * sum_d (x^2 p - 2 x mu p) in one product: [x^2, x] @ [p, -2 mu p]^T
+    quadratic = torch.cat([x * x, x], 1) @ torch.cat([precision, -2 * means * precision], 1).T
+    return quadratic.mul_(-0.5).add_(const)
 
 
 def log_likelihood(x: Tensor, weights: Tensor, means: Tensor, variances: Tensor) -> Tensor:
     """Per-frame log-likelihood of a diagonal GMM: [N]."""
-    return torch.logsumexp(component_log_densities(x, weights, means, variances), dim=1)
+    parts = [
+        torch.logsumexp(component_log_densities(chunk, weights, means, variances), dim=1)
+        for chunk in x.split(CHUNK_FRAMES)
+    ]
+    return torch.cat(parts) if parts else x.new_zeros(0)
 
 
 def sufficient_statistics(
     x: Tensor, weights: Tensor, means: Tensor, variances: Tensor
 ) -> dict[str, Tensor]:
-    """E-step over frames ``x`` [N, D] (float64 sums): occupancy ``n`` [K], first and
-    second moments ``s1``, ``s2`` [K, D], the total log-likelihood and the frame count."""
-    log_p = component_log_densities(x, weights, means, variances)
-    total = torch.logsumexp(log_p, dim=1)
-    resp = torch.exp(log_p - total[:, None]).double()  # [N, K]
-    xd = x.double()
+    """E-step over frames ``x`` [N, D]: occupancy ``n`` [K], first and second moments ``s1``,
+    ``s2`` [K, D], the total log-likelihood and the frame count (float64 sums over chunks)."""
+    k, d = means.shape
+    moments = torch.zeros(k, 1 + 2 * d, dtype=torch.float64)
+    loglik = torch.zeros((), dtype=torch.float64)
+    for chunk in x.split(CHUNK_FRAMES):
+        log_p = component_log_densities(chunk, weights, means, variances)
+        total = torch.logsumexp(log_p, dim=1)
+        resp = log_p.sub_(total[:, None]).exp_()  # [n, K], in place
+        ones = chunk.new_ones(chunk.shape[0], 1)
+        moments += (resp.T @ torch.cat([ones, chunk, chunk * chunk], 1)).double()
+        loglik += total.double().sum()
     return {
-        "n": resp.sum(0),
-        "s1": resp.T @ xd,
-        "s2": resp.T @ (xd * xd),
-        "loglik": total.double().sum(),
+        "n": moments[:, 0],
+        "s1": moments[:, 1 : 1 + d],
+        "s2": moments[:, 1 + d :],
+        "loglik": loglik,
         "frames": torch.tensor(float(x.shape[0]), dtype=torch.float64),
     }
 
@@ -108,6 +130,35 @@ def kmeans_init(
     return weights, means, variances
 
 
+def fit_gmm(
+    x: Tensor,
+    n_components: int,
+    floor: Tensor,
+    generator: torch.Generator,
+    init_frames: int,
+    kmeans_iterations: int,
+    max_iterations: int,
+    tol: float,
+) -> tuple[tuple[Tensor, Tensor, Tensor], list[float]]:
+    """Fit a diagonal GMM to frames ``x`` [N, D]: k-means on ``init_frames`` of them drawn
+    at random, then EM on all of them. Returns (weights, means, variances) and the average
+    frame log-likelihood before each M-step (never decreasing, up to rounding)."""
+    shift = x.mean(0)
+    x = (x - shift).float()
+    subset = torch.randperm(x.shape[0], generator=generator)[:init_frames]
+    weights, means, variances = kmeans_init(x[subset], n_components, generator, kmeans_iterations)
+    params = (weights, means, torch.maximum(variances, floor))
+    history: list[float] = []
+    for _ in range(max_iterations):
+        stats = sufficient_statistics(x, *params)
+        history.append(float(stats["loglik"] / stats["frames"]))
+        params = maximisation(stats, floor, params)
+        if len(history) > 1 and history[-1] - history[-2] < tol:
+            break
+    weights, means, variances = params
+    return (weights, means + shift, variances), history
+
+
 class GMMPair(nn.Module):
     """A bona fide GMM and a spoof GMM over the frames of a time-frequency map [B, C, T'].
 
@@ -116,8 +167,13 @@ class GMMPair(nn.Module):
         n_components: mixture components per class (512 in the ASVspoof baselines).
         var_floor: variances are floored at this fraction of the training data's
             per-dimension variance (set when fitting starts).
-        init_frames: frames per class sampled to initialise each GMM (k-means++).
+        max_frames: training frames per class kept for EM (a uniform random sample of
+            the training set's frames when it has more: consecutive 10 ms frames are
+            strongly correlated, and the E-step costs frames x components).
+        init_frames: of those, frames drawn for the k-means initialisation.
         kmeans_iterations: Lloyd iterations after the k-means++ seeding.
+        max_iterations, tol: EM stops after ``max_iterations`` or once an iteration gains
+            less than ``tol`` in average frame log-likelihood.
 
     ``logits[:, 1]`` / ``logits[:, 0]`` are the mean frame log-likelihoods under the bona
     fide / spoof GMM, so the score ``logits[:, 1] - logits[:, 0]`` is the average LLR.
@@ -132,22 +188,33 @@ class GMMPair(nn.Module):
         in_channels: int,
         n_components: int = 512,
         var_floor: float = 1e-3,
-        init_frames: int = 100_000,
+        max_frames: int = 100_000,
+        init_frames: int = 20_000,
         kmeans_iterations: int = 10,
+        max_iterations: int = 100,
+        tol: float = 1e-3,
     ) -> None:
         super().__init__()
-        if init_frames < n_components:
-            raise ValueError(
-                f"model.init_frames={init_frames} must be >= model.n_components={n_components}"
-            )
         if n_components < 1:
             raise ValueError(f"model.n_components={n_components} must be >= 1")
+        if not n_components <= init_frames <= max_frames:
+            raise ValueError(
+                f"model.n_components={n_components} <= model.init_frames={init_frames} <= "
+                f"model.max_frames={max_frames} must hold"
+            )
         if var_floor <= 0:
             raise ValueError(f"model.var_floor={var_floor} must be > 0")
+        if max_iterations < 1 or tol < 0:
+            raise ValueError(
+                f"model.max_iterations={max_iterations} must be >= 1 and model.tol={tol} >= 0"
+            )
         self.n_components = n_components
         self.var_floor = var_floor
+        self.max_frames = max_frames
         self.init_frames = init_frames
         self.kmeans_iterations = kmeans_iterations
+        self.max_iterations = max_iterations
+        self.tol = tol
         shape = (2, n_components, in_channels)
         self.register_buffer("weights", torch.full((2, n_components), 1.0 / n_components))
         self.register_buffer("means", torch.zeros(shape))

@@ -10,9 +10,9 @@ from scipy.stats import multivariate_normal
 from spoof_lightning.frontends.cqcc import CQCCFrontEnd, cqcc_matrix
 from spoof_lightning.models.gmm import (
     GMMPair,
+    fit_gmm,
     kmeans_init,
     log_likelihood,
-    maximisation,
     sufficient_statistics,
 )
 from spoof_lightning.models.lcnn import LCNN
@@ -29,39 +29,55 @@ def mixture_sample(n: int, seed: int = 0) -> torch.Tensor:
     return TRUE_MEANS[comp] + noise * TRUE_STD[comp]
 
 
-def fit(x: torch.Tensor, k: int, iterations: int) -> tuple[list[float], tuple]:
-    params = kmeans_init(x, k, torch.Generator().manual_seed(1), iterations=2)
+def fit(x: torch.Tensor, k: int, iterations: int, tol: float = -math.inf) -> tuple[list, tuple]:
     floor = torch.full((x.shape[1],), 1e-4)
-    history = []
-    for _ in range(iterations):
-        stats = {key: 0 for key in ("n", "s1", "s2", "loglik", "frames")}
-        for chunk in x.split(2000):  # statistics add up over batches
-            new = sufficient_statistics(chunk, *params)
-            stats = {key: stats[key] + new[key] for key in stats}
-        history.append(float(stats["loglik"] / stats["frames"]))
-        params = maximisation(stats, floor, params)
+    generator = torch.Generator().manual_seed(1)
+    params, history = fit_gmm(x, k, floor, generator, 1000, 2, iterations, tol)
     return history, params
 
 
 def test_em_never_decreases_the_likelihood_and_recovers_a_known_mixture() -> None:
-    x = mixture_sample(6000)
+    x = mixture_sample(6000) + 100.0  # far from the origin: the float32 E-step must centre
     history, (weights, means, variances) = fit(x, 3, 12)
-    assert all(b >= a - 1e-6 for a, b in zip(history, history[1:], strict=False)), history
+    assert len(history) == 12
+    assert all(b >= a - 1e-5 for a, b in zip(history, history[1:], strict=False)), history  # fp32
     assert history[-1] > history[0]
-    order = [int(torch.cdist(m[None], means).argmin()) for m in TRUE_MEANS]
+    order = [int(torch.cdist(m[None], means).argmin()) for m in TRUE_MEANS + 100.0]
     assert sorted(order) == [0, 1, 2]
-    torch.testing.assert_close(means[order], TRUE_MEANS, atol=0.1, rtol=0)
+    torch.testing.assert_close(means[order], TRUE_MEANS + 100.0, atol=0.1, rtol=0)
     torch.testing.assert_close(variances[order].sqrt(), TRUE_STD, atol=0.08, rtol=0)
     torch.testing.assert_close(weights[order], TRUE_WEIGHTS, atol=0.02, rtol=0)
 
 
-def test_log_likelihood_matches_scipy() -> None:
-    x = mixture_sample(20, seed=3)
+def test_em_stops_at_convergence_and_is_deterministic() -> None:
+    x = mixture_sample(6000)
+    history, params = fit(x, 3, 200, tol=1e-3)
+    assert 2 <= len(history) < 200 and history[-1] - history[-2] < 1e-3
+    assert all(b - a >= 1e-3 for a, b in zip(history[:-2], history[1:-1], strict=True))
+    again, params_again = fit(x, 3, 200, tol=1e-3)
+    assert again == history
+    for u, v in zip(params, params_again, strict=True):
+        assert torch.equal(u, v)
+
+
+def test_statistics_add_up_over_chunks_as_in_one_piece() -> None:
+    x = mixture_sample(20_000, seed=2)  # more than one E-step chunk
+    params = (TRUE_WEIGHTS, TRUE_MEANS, TRUE_STD**2)
+    whole = sufficient_statistics(x, *params)
+    halves = [sufficient_statistics(part, *params) for part in x.split(7000)]
+    for key, value in whole.items():
+        torch.testing.assert_close(sum(h[key] for h in halves), value, rtol=1e-5, atol=1e-6)
+    assert whole["n"].sum().item() == pytest.approx(20_000, rel=1e-6)
+
+
+@pytest.mark.parametrize("offset", [0.0, 1000.0])  # float32 far from the origin too
+def test_log_likelihood_matches_scipy(offset: float) -> None:
+    x, means = mixture_sample(20, seed=3) + offset, TRUE_MEANS + offset
     variances = TRUE_STD**2
-    ours = log_likelihood(x, TRUE_WEIGHTS, TRUE_MEANS, variances)
+    ours = log_likelihood(x, TRUE_WEIGHTS, means, variances)
     density = sum(
-        float(w) * multivariate_normal(m.numpy(), np.diag(v.numpy())).pdf(x.numpy())
-        for w, m, v in zip(TRUE_WEIGHTS, TRUE_MEANS, variances, strict=True)
+        float(w) * multivariate_normal(m.double().numpy(), np.diag(v.numpy())).pdf(x.numpy())
+        for w, m, v in zip(TRUE_WEIGHTS, means, variances, strict=True)
     )
     np.testing.assert_allclose(ours.numpy(), np.log(density), rtol=1e-4)
 
@@ -77,7 +93,7 @@ def test_kmeans_init_is_deterministic_and_needs_enough_frames() -> None:
 
 
 def test_gmm_pair_scores_the_average_frame_llr() -> None:
-    model = GMMPair(in_channels=2, n_components=3, init_frames=10)
+    model = GMMPair(in_channels=2, n_components=3, max_frames=10, init_frames=10)
     model.set_params(1, (TRUE_WEIGHTS, TRUE_MEANS, TRUE_STD**2))
     model.set_params(0, (TRUE_WEIGHTS, TRUE_MEANS + 2.0, TRUE_STD**2))
     feats = mixture_sample(40).reshape(2, 20, 2).transpose(1, 2)  # [B=2, C=2, T=20]
@@ -90,6 +106,8 @@ def test_gmm_pair_scores_the_average_frame_llr() -> None:
     assert (out.logits[:, 1] > out.logits[:, 0]).all()  # drawn from the bona fide mixture
     with pytest.raises(ValueError, match="init_frames"):
         GMMPair(in_channels=2, n_components=16, init_frames=8)
+    with pytest.raises(ValueError, match="max_frames"):
+        GMMPair(in_channels=2, n_components=4, init_frames=100, max_frames=50)
 
 
 def test_cqcc_shape_and_gain_moves_only_c0() -> None:
