@@ -13,16 +13,16 @@ from omegaconf import OmegaConf
 from spoof_lightning.data.audio import load_audio
 from spoof_lightning.data.datamodule import AntiSpoofDataModule
 from spoof_lightning.data.dataset import EpochSampler, ItemTransform, UtteranceDataset, collate
-from spoof_lightning.data.fixtures import (
+from spoof_lightning.data.preflight import DataError
+from spoof_lightning.data.protocols import CORPORA, load_split
+from spoof_lightning.data.subset import select_subset
+from tests.corpora import (
     make_asvspoof2019,
     make_asvspoof2021,
     make_had,
     synth,
     write_audio,
 )
-from spoof_lightning.data.preflight import DataError
-from spoof_lightning.data.protocols import CORPORA, load_split
-from spoof_lightning.data.subset import select_subset
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "data"
 CROP = 4000

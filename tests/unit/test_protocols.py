@@ -4,27 +4,27 @@ from pathlib import Path
 
 import pytest
 
-from spoof_lightning.data.fixtures import (
-    make_asvspoof5,
-    make_asvspoof2019,
-    make_asvspoof2021,
-    make_had,
-    synth,
-    write_audio,
-)
+from spoof_lightning.data.corpora.asvspoof5 import parse_asvspoof5
+from spoof_lightning.data.corpora.asvspoof2019 import parse_asvspoof2019
+from spoof_lightning.data.corpora.asvspoof2021 import parse_asvspoof2021
+from spoof_lightning.data.corpora.had import parse_had, parse_segments
+from spoof_lightning.data.corpora.in_the_wild import parse_in_the_wild
 from spoof_lightning.data.protocols import (
     MissingDataError,
     ProtocolError,
     SplitUnavailableError,
     load_split,
-    parse_asvspoof5,
-    parse_asvspoof2019,
-    parse_asvspoof2021,
-    parse_had,
-    parse_in_the_wild,
-    parse_segments,
 )
-from tests.corpora import ITW_SPEAKERS, make_in_the_wild
+from tests.corpora import (
+    ITW_SPEAKERS,
+    make_asvspoof5,
+    make_asvspoof2019,
+    make_asvspoof2021,
+    make_had,
+    make_in_the_wild,
+    synth,
+    write_audio,
+)
 
 
 def write(tmp_path: Path, text: str) -> Path:
