@@ -12,6 +12,7 @@ from pathlib import Path
 from spoof_lightning.data.protocols import (
     BONAFIDE,
     UNKNOWN,
+    Loader,
     MissingDataError,
     Problem,
     Utterance,
@@ -102,19 +103,16 @@ def asvspoof2019_paths(root: Path, split: str, track: str, key: str) -> tuple[Pa
     return protocol, audio_dir
 
 
-@corpus("asvspoof2019_la")
-def load_asvspoof2019_la(
-    root: Path, split: str, problems: list[Problem], key: str = "data.root"
-) -> list[Utterance]:
-    """ASVspoof 2019 LA: ``root`` holds ``LA/`` or is the ``LA`` folder itself."""
-    protocol, audio_dir = asvspoof2019_paths(root, split, "LA", key)
-    return parse_asvspoof2019(protocol, audio_dir, "LA", problems)
+def _loader(track: str) -> Loader:
+    def load(
+        root: Path, split: str, problems: list[Problem], key: str = "data.root"
+    ) -> list[Utterance]:
+        protocol, audio_dir = asvspoof2019_paths(root, split, track, key)
+        return parse_asvspoof2019(protocol, audio_dir, track, problems)
+
+    load.__doc__ = f"ASVspoof 2019 {track}: ``root`` holds ``{track}/`` or is that folder itself."
+    return load
 
 
-@corpus("asvspoof2019_pa")
-def load_asvspoof2019_pa(
-    root: Path, split: str, problems: list[Problem], key: str = "data.root"
-) -> list[Utterance]:
-    """ASVspoof 2019 PA: ``root`` holds ``PA/`` or is the ``PA`` folder itself."""
-    protocol, audio_dir = asvspoof2019_paths(root, split, "PA", key)
-    return parse_asvspoof2019(protocol, audio_dir, "PA", problems)
+for _track in ("LA", "PA"):
+    corpus(f"asvspoof2019_{_track.lower()}")(_loader(_track))
