@@ -363,7 +363,7 @@ def calibrate_rows(
 
 
 def _segments(row: Mapping[str, Any]) -> list[tuple[float, float, int]]:
-    from spoof_lightning.data.protocols import parse_segments
+    from spoof_lightning.data.corpora.had import parse_segments
 
     return [(start, end, int(genuine)) for start, end, genuine in parse_segments(row["segments"])]
 

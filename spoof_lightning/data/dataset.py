@@ -30,7 +30,8 @@ from spoof_lightning.data.audio import (
     pad_to,
     zero_pad,
 )
-from spoof_lightning.data.protocols import BONAFIDE, SPOOF, Utterance, parse_segments
+from spoof_lightning.data.corpora.had import parse_segments
+from spoof_lightning.data.protocols import BONAFIDE, SPOOF, Utterance
 
 log = logging.getLogger(__name__)
 Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]

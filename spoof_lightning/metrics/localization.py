@@ -1,7 +1,7 @@
 """EERs for locating fake regions in partially fake audio (HAD, PartialSpoof).
 
 A segment is ``(start_s, end_s, label)`` in seconds with label 1/True = genuine (HAD
-``T``) and 0/False = fake (``F``), as ``data.protocols.parse_segments`` gives. Per-frame
+``T``) and 0/False = fake (``F``), as ``data.corpora.had.parse_segments`` gives. Per-frame
 scores are "higher = more genuine"; frame ``i`` covers ``[i * shift, i * shift + length)``
 seconds.
 

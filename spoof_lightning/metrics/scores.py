@@ -246,7 +246,7 @@ def read_asv_scores_2019(path: str | Path) -> AsvScores:
     )
 
 
-# named as the CM metadata of spoof_lightning.data.protocols, so condition columns match
+# named as the CM metadata of spoof_lightning.data.corpora.asvspoof2021, so condition columns match
 ASV_METADATA_COLUMNS_2021 = {
     "LA": ("speaker", "utt_id", "codec", "transmission", "attack", "key", "trim", "phase"),
     "PA": (

@@ -16,7 +16,7 @@ from spoof_lightning.data.audio import (
     repeat_pad,
     zero_pad,
 )
-from spoof_lightning.data.fixtures import synth, write_audio
+from tests.corpora import synth, write_audio
 
 
 def test_repeat_and_zero_pad():

@@ -12,8 +12,7 @@ from hydra import compose, initialize_config_dir
 
 from spoof_lightning.build import ConfigError
 from spoof_lightning.cross_corpus import run
-from spoof_lightning.data.fixtures import make_asvspoof5, make_asvspoof2019, make_asvspoof2021
-from tests.corpora import make_in_the_wild
+from tests.corpora import make_asvspoof5, make_asvspoof2019, make_asvspoof2021, make_in_the_wild
 from tests.unit.test_evaluation import _energy_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]

@@ -13,16 +13,16 @@ from omegaconf import OmegaConf
 from spoof_lightning.data.audio import load_audio
 from spoof_lightning.data.datamodule import AntiSpoofDataModule
 from spoof_lightning.data.dataset import EpochSampler, ItemTransform, UtteranceDataset, collate
-from spoof_lightning.data.fixtures import (
+from spoof_lightning.data.preflight import DataError
+from spoof_lightning.data.protocols import CORPORA, load_split
+from spoof_lightning.data.subset import select_subset
+from tests.corpora import (
     make_asvspoof2019,
     make_asvspoof2021,
     make_had,
     synth,
     write_audio,
 )
-from spoof_lightning.data.preflight import DataError
-from spoof_lightning.data.protocols import CORPORA, load_split
-from spoof_lightning.data.subset import select_subset
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "data"
 CROP = 4000
@@ -32,6 +32,12 @@ ATTACKS = [f"A{i:02d}" for i in range(1, 7)]
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     return make_asvspoof2019(tmp_path_factory.mktemp("asv19"), "LA")
+
+
+def data_yaml(name: str):
+    """conf/data/<name>.yaml with its defaults (the shared base), as Hydra composes it."""
+    with initialize_config_dir(str(CONF.parent), version_base="1.3"):
+        return OmegaConf.create(OmegaConf.to_container(compose(f"data/{name}").data))
 
 
 def module(root: Path, **kw) -> AntiSpoofDataModule:
@@ -149,7 +155,7 @@ def test_yaml_instantiates(name, corpus):
             "paths": {"data_dir": str(corpus.parent), "run_dir": str(corpus.parent / "run")},
             "sample_rate": 16000,
             "seed": 3,
-            "data": OmegaConf.load(CONF / f"{name}.yaml"),
+            "data": data_yaml(name),
         }
     )
     if name == "asvspoof2019_la":
@@ -212,7 +218,7 @@ def test_attack_filter_keeps_bona_fide_and_listed_attacks(corpus):
 
 def test_attacks_yaml_default_is_null_and_overridable(corpus):
     cfg = OmegaConf.create({"paths": {"data_dir": "", "run_dir": None}, "sample_rate": 16000,
-                            "data": OmegaConf.load(CONF / "asvspoof2019_la.yaml")})  # fmt: skip
+                            "data": data_yaml("asvspoof2019_la")})  # fmt: skip
     assert cfg.data.attacks is None
     cfg.data.update(root=str(corpus), train_crop=CROP, num_workers=0, persistent_workers=False)
     cfg.data.attacks = {"train": ["A02"]}
@@ -266,7 +272,7 @@ def test_asvspoof2021_tests_on_2021_and_trains_on_2019(tmp_path):
 def test_folder_scoring_full_utterances(tmp_path):
     for i, n in enumerate([3000, 5000, 4000]):
         write_audio(tmp_path / f"clip{i}.wav", synth(n, seed=i))
-    cfg = OmegaConf.load(CONF / "folder.yaml")
+    cfg = data_yaml("folder")
     cfg.root, cfg.sample_rate, cfg.seed, cfg.report_dir = str(tmp_path), 16000, 0, None
     cfg.augment = None  # loaded on its own, the node is the root: no augment group
     cfg.num_workers, cfg.pin_memory, cfg.persistent_workers = 0, False, False
@@ -320,7 +326,7 @@ def test_augment_config_group_reaches_the_train_split(corpus, group):
             "paths": {"data_dir": str(corpus.parent), "run_dir": None},
             "sample_rate": 16000,
             "augment": OmegaConf.load(path),
-            "data": OmegaConf.load(CONF / "asvspoof2019_la.yaml"),
+            "data": data_yaml("asvspoof2019_la"),
         }
     )
     cfg.data.update(root=str(corpus), train_crop=CROP, eval_crop=CROP, num_workers=0)

@@ -10,7 +10,6 @@ from spoof_lightning.build import ConfigError
 from spoof_lightning.cli import USER_ERRORS
 from spoof_lightning.config_checks import EVAL_RULES, rule_problems
 from spoof_lightning.data.datamodule import AntiSpoofDataModule
-from spoof_lightning.data.fixtures import make_asvspoof5
 from spoof_lightning.data.protocols import SplitUnavailableError, load_split
 from spoof_lightning.evaluation import evaluate, format_report, metric_set_of, split_metrics
 from spoof_lightning.metrics.asvspoof5 import cm_metrics
@@ -20,6 +19,7 @@ from spoof_lightning.metrics.scores import read_scores_csv
 from tests.corpora import (
     ITW_SPEAKERS,
     asv5_trials,
+    make_asvspoof5,
     make_in_the_wild,
     write_asv5_scores,
     write_asv5_trials,

@@ -15,11 +15,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from spoof_lightning.checkpoint import Countermeasure
 from spoof_lightning.contracts import ModelOutput
-from spoof_lightning.data.fixtures import make_had
-from spoof_lightning.data.protocols import parse_segments
+from spoof_lightning.data.corpora.had import parse_segments
 from spoof_lightning.evaluation import SplitScores, join_rows, localization_metrics, score_batch
 from spoof_lightning.losses.frame_ce import FrameCrossEntropy
 from spoof_lightning.training import detector_from_config
+from tests.corpora import make_had
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 HOP = 320  # 20 ms at 16 kHz

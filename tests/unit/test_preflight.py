@@ -10,9 +10,9 @@ import soundfile as sf
 
 from spoof_lightning.data.audio import AudioError
 from spoof_lightning.data.datamodule import AntiSpoofDataModule
-from spoof_lightning.data.fixtures import make_asvspoof5, make_asvspoof2019, synth, write_audio
 from spoof_lightning.data.preflight import DataError, check_split
 from spoof_lightning.data.protocols import load_split
+from tests.corpora import make_asvspoof5, make_asvspoof2019, synth, write_audio
 
 CROP = 2000
 

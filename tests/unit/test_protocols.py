@@ -4,27 +4,32 @@ from pathlib import Path
 
 import pytest
 
-from spoof_lightning.data.fixtures import (
+from spoof_lightning.data.corpora.asvspoof5 import parse_asvspoof5
+from spoof_lightning.data.corpora.asvspoof2019 import parse_asvspoof2019
+from spoof_lightning.data.corpora.asvspoof2021 import parse_asvspoof2021
+from spoof_lightning.data.corpora.had import parse_had, parse_segments
+from spoof_lightning.data.corpora.in_the_wild import parse_in_the_wild
+from spoof_lightning.data.protocols import (
+    CORPORA,
+    CORPUS_CONDITIONS,
+    MissingDataError,
+    Problem,
+    ProtocolError,
+    SplitUnavailableError,
+    Utterance,
+    corpus,
+    load_split,
+)
+from tests.corpora import (
+    ITW_SPEAKERS,
     make_asvspoof5,
     make_asvspoof2019,
     make_asvspoof2021,
     make_had,
+    make_in_the_wild,
     synth,
     write_audio,
 )
-from spoof_lightning.data.protocols import (
-    MissingDataError,
-    ProtocolError,
-    SplitUnavailableError,
-    load_split,
-    parse_asvspoof5,
-    parse_asvspoof2019,
-    parse_asvspoof2021,
-    parse_had,
-    parse_in_the_wild,
-    parse_segments,
-)
-from tests.corpora import ITW_SPEAKERS, make_in_the_wild
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -111,6 +116,26 @@ def test_missing_root_and_protocol_name_path_and_key(tmp_path):
 def test_unknown_corpus():
     with pytest.raises(ValueError, match="data.corpus"):
         load_split("asvspoof1999", "/x", "train")
+
+
+def test_a_registered_loader_is_a_corpus(tmp_path):
+    def load_one(root: Path, split: str, problems: list, key: str = "data.root") -> list:
+        problems.append(Problem("malformed", f"{root}/list.txt:2", "bad line"))
+        return [Utterance(split, root / f"{split}.wav", 1)]
+
+    assert len(CORPORA) == 9 and "asvspoof2021_df" in CORPORA  # every corpora/ module loaded
+    corpus("one_file", conditions=("speaker",))(load_one)
+    try:
+        found: list = []
+        assert load_split("one_file", tmp_path, "val", found)[0].path == tmp_path / "val.wav"
+        assert [p.kind for p in found] == ["malformed"] and CORPUS_CONDITIONS["one_file"]
+        with pytest.raises(ProtocolError, match="list.txt:2: malformed: bad line"):
+            load_split("one_file", tmp_path, "test")
+        with pytest.raises(ValueError, match="'one_file' is registered twice"):
+            corpus("one_file")(lambda *args, **kwargs: [])
+        assert CORPORA["one_file"] is load_one
+    finally:
+        CORPORA.pop("one_file"), CORPUS_CONDITIONS.pop("one_file")
 
 
 @pytest.mark.parametrize("track", ["LA", "DF", "PA"])

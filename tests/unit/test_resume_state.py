@@ -12,9 +12,9 @@ import torch
 from spoof_lightning.callbacks.resume_state import rng_states, set_rng_states
 from spoof_lightning.data.augment import Gain
 from spoof_lightning.data.datamodule import AntiSpoofDataModule
-from spoof_lightning.data.fixtures import make_asvspoof2019
 from spoof_lightning.data.loader import EpochLoader
 from spoof_lightning.loggers import ResumableCSVLogger
+from tests.corpora import make_asvspoof2019
 
 CROP = 400
 

@@ -13,7 +13,6 @@ import torch
 from spoof_lightning.data import streaming
 from spoof_lightning.data.datamodule import AntiSpoofDataModule
 from spoof_lightning.data.dataset import ItemTransform, collate
-from spoof_lightning.data.fixtures import make_asvspoof2019
 from spoof_lightning.data.protocols import load_split
 from spoof_lightning.data.shards import main as shards_main
 from spoof_lightning.data.shards import write_shards
@@ -23,6 +22,7 @@ from spoof_lightning.data.streaming import (
     StreamingDataset,
     StreamLoader,
 )
+from tests.corpora import make_asvspoof2019
 
 CROP = 400
 
