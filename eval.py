@@ -9,7 +9,8 @@ import hydra
 from omegaconf import DictConfig
 
 from spoof_lightning.cli import user_errors_reported
-from spoof_lightning.evaluation import evaluate, format_report
+from spoof_lightning.evaluation import evaluate
+from spoof_lightning.outputs import format_report
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")

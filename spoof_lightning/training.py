@@ -26,13 +26,14 @@ from spoof_lightning.callbacks.config_in_checkpoint import ConfigInCheckpoint
 from spoof_lightning.callbacks.nonfinite import NonFiniteGuard
 from spoof_lightning.callbacks.preemption import PreemptionCheckpoint
 from spoof_lightning.callbacks.resume_state import ResumeState
-from spoof_lightning.callbacks.score_writer import ScoreWriter, score_metrics
+from spoof_lightning.callbacks.score_writer import ScoreWriter
 from spoof_lightning.checkpoint import check_resumable, describe
 from spoof_lightning.config_checks import check_crops, check_train_config
 from spoof_lightning.contracts import IncompatiblePairError
 from spoof_lightning.lit.detector import Detector
 from spoof_lightning.lit.em_detector import detector_class
 from spoof_lightning.loggers import finish_wandb, log_images
+from spoof_lightning.metrics.summary import split_metrics
 from spoof_lightning.preemption import Preempted, handling_signals
 from spoof_lightning.rundir import LAST_CHECKPOINT, claim, run_label
 
@@ -300,9 +301,12 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, ckpt_path: str | None) -> dict[
         result["best_val_eer_percent"] = 100 * float(checkpoint.best_model_score)
     if cfg.test_after_fit and not trainer.fast_dev_run:
         trainer.test(module, datamodule=datamodule, ckpt_path=best or None)
-        metrics = score_metrics(module.last_scores["test"])  # exact, not the float32 log
+        # exact, not the float32 log
+        metrics = split_metrics(module.last_scores["test"].rows(), conditions=None)
         result["test_eer_percent"] = metrics.get("eer_percent")
-        result["test_eer_percent_by_attack"] = metrics.get("eer_percent_by_attack", {})
+        result["test_eer_percent_by_attack"] = {
+            attack: 100 * entry["eer"] for attack, entry in metrics.get("attacks", {}).items()
+        }
         writer = next((c for c in callbacks if isinstance(c, ScoreWriter)), None)
         if writer is not None and writer.written:
             result["score_file"] = str(writer.written["score_file"])

@@ -1,8 +1,9 @@
 """Write the scores and metrics of a test (or stand-alone validate) pass to disk.
 
-The files are those of eval.py (see :mod:`spoof_lightning.evaluation`): the 2019 CM score
+The files are those of eval.py (see :mod:`spoof_lightning.outputs`): the 2019 CM score
 file, the 2021 submission, a CSV with the protocol metadata joined by utterance id,
-``<stage>_metrics.json`` and the DET / histogram plots.
+``<stage>_metrics.json`` (:func:`~spoof_lightning.metrics.summary.split_metrics`) and the
+DET / histogram plots.
 """
 
 import math
@@ -11,23 +12,9 @@ from typing import Any
 
 import lightning as L
 
-from spoof_lightning.evaluation import add_decisions, join_rows, split_metrics, write_outputs
-from spoof_lightning.lit.score_collector import ScoreSet
-from spoof_lightning.metrics.eer import compute_eer
-
-
-def score_metrics(scores: ScoreSet) -> dict[str, float | int | dict[str, float]]:
-    """Pooled EER (%), its threshold, and the EER of every attack against all bona fide."""
-    bonafide, spoof = scores.split()
-    metrics: dict = {"n_bonafide": int(bonafide.size), "n_spoof": int(spoof.size)}
-    if bonafide.size and spoof.size:
-        eer, threshold = compute_eer(bonafide, spoof)
-        metrics |= {"eer_percent": 100 * eer, "eer_threshold": threshold}
-        metrics["eer_percent_by_attack"] = {
-            attack: 100 * compute_eer(bonafide, attack_scores)[0]
-            for attack, attack_scores in scores.by_attack().items()
-        }
-    return metrics
+from spoof_lightning.metrics.summary import add_decisions, join_rows, split_metrics
+from spoof_lightning.outputs import write_outputs
+from spoof_lightning.scoring import ScoreSet
 
 
 def _protocol(trainer: L.Trainer, stage: str, scores: ScoreSet) -> list[Any]:
@@ -35,10 +22,7 @@ def _protocol(trainer: L.Trainer, stage: str, scores: ScoreSet) -> list[Any]:
     datamodule = trainer.datamodule
     if datamodule is not None and hasattr(datamodule, "utterances"):
         return datamodule.utterances(stage)
-    return [
-        {"utt_id": utt, "label": label, "attack": attack}
-        for utt, label, attack in zip(scores.utt_ids, scores.labels, scores.attacks, strict=True)
-    ]
+    return scores.rows()
 
 
 class ScoreWriter(L.Callback):
@@ -68,8 +52,9 @@ class ScoreWriter(L.Callback):
         if not trainer.is_global_zero or scores is None:
             return
         skip = getattr(trainer.datamodule, "on_error", "strict") == "skip"
-        score_map = dict(zip(scores.utt_ids, scores.scores, strict=True))
-        rows, _ = join_rows(score_map, _protocol(trainer, stage, scores), f"{stage} split", skip)
+        rows, _ = join_rows(
+            scores.scores, _protocol(trainer, stage, scores), f"{stage} split", skip
+        )
         buffer = getattr(pl_module, "eer_threshold", None)
         threshold = float(buffer) if buffer is not None else math.nan
         threshold = threshold if math.isfinite(threshold) else None

@@ -31,7 +31,7 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from spoof_lightning.metrics.eer import compute_eer
+from spoof_lightning.scoring import ScoreSet, score_batch
 
 log = logging.getLogger(__name__)
 SELECTIONS = ("improved", "every", "top_k")
@@ -175,24 +175,17 @@ class WeightAveraging(L.Callback):
     def _dev_threshold(trainer: L.Trainer, pl_module: L.LightningModule) -> float | None:
         """Score the val split with the averaged weights; set their EER threshold."""
         loaders = trainer.val_dataloaders
-        if loaders is None or not hasattr(pl_module, "collector"):
+        if loaders is None or not hasattr(pl_module, "set_dev_threshold"):
             return None
-        collector = pl_module.collector
-        collector.reset()
+        scored = ScoreSet()
         was_training = pl_module.training
         pl_module.eval()
         with torch.no_grad(), trainer.precision_plugin.forward_context():
             for loader in loaders if isinstance(loaders, list | tuple) else [loaders]:
                 for batch in loader:
-                    pl_module._collect(trainer.strategy.batch_to_device(batch))
+                    scored.add(score_batch(pl_module, trainer.strategy.batch_to_device(batch)))
         pl_module.train(was_training)
-        scores = collector.gather()
-        bonafide, spoof = scores.split()
-        if not (bonafide.size and spoof.size):
-            return None
-        eer, threshold = compute_eer(bonafide, spoof)
-        pl_module.eer_threshold.fill_(threshold)
-        return eer
+        return pl_module.set_dev_threshold(scored.gather())
 
     # --------------------------------------------------------------- resume
 

@@ -1,5 +1,9 @@
 """The countermeasure LightningModule: front-end + model + loss, exact EER on val/test.
 
+Validation and test score through :func:`~spoof_lightning.scoring.score_batch` into a
+:class:`~spoof_lightning.scoring.ScoreSet` gathered from every process, as eval.py does;
+the test metrics are :func:`~spoof_lightning.metrics.summary.split_metrics`.
+
 Everything it is built from is plain config data (dicts of ``_target_`` and
 hyper-parameters), so checkpoints hold no pickled objects and load with
 ``weights_only=True``; the optimizer and scheduler are instantiated as partials
@@ -16,9 +20,9 @@ from torch import Tensor
 
 from spoof_lightning.build import build_components
 from spoof_lightning.contracts import ModelOutput, scores_from_logits
-from spoof_lightning.data.dataset import utterance_groups
-from spoof_lightning.lit.score_collector import ScoreCollector, ScoreSet
 from spoof_lightning.metrics.eer import compute_eer
+from spoof_lightning.metrics.summary import split_metrics
+from spoof_lightning.scoring import ScoreSet, score_batch
 
 
 class Detector(L.LightningModule):
@@ -61,7 +65,7 @@ class Detector(L.LightningModule):
         # Dev-set EER threshold of the last validation, i.e. of the weights a checkpoint
         # holds: the decision threshold for unlabelled audio (eval.py).
         self.register_buffer("eer_threshold", torch.tensor(float("nan")))
-        self.collector = ScoreCollector()
+        self.scored = ScoreSet()  # this process's scores of the running val/test epoch
         self.last_scores: dict[str, ScoreSet] = {}
 
     def forward(self, waveform: Tensor) -> ModelOutput:
@@ -91,27 +95,20 @@ class Detector(L.LightningModule):
                 self.log(f"train/loss/{name}", value, batch_size=batch_size)
         return terms["total"]
 
-    def batch_scores(self, batch: dict[str, Any]) -> Tensor:
-        """Scores of a collated batch; whole utterances of different lengths
-        (``data.eval_crop: null``) are scored on their own samples (:func:`utterance_groups`)."""
-        return torch.cat([self.score(waveform) for _, waveform in utterance_groups(batch)])
-
-    def _collect(self, batch: dict[str, Any]) -> None:
-        scores = self.batch_scores(batch)
-        self.collector.update(batch["utt_id"], scores, batch["label"], batch["attack"])
-
     def on_validation_epoch_start(self) -> None:
-        self.collector.reset()
+        self.scored = ScoreSet()
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._collect(batch)
+        self.scored.add(score_batch(self, batch))
 
     def on_validation_epoch_end(self) -> None:
-        scores = self.collector.gather()
+        scores = self.scored.gather()
         self.last_scores["val"] = scores
-        if self.trainer.sanity_checking or not _has_both_classes(scores):
+        # ModelCheckpoint saves after this hook (on_validation_end), so every checkpoint,
+        # best.ckpt included, holds the threshold of its own epoch's weights.
+        eer = None if self.trainer.sanity_checking else self.set_dev_threshold(scores)
+        if eer is None:
             return
-        eer, threshold = compute_eer(*scores.split())
         # The exact EER of the whole set, identical on every rank: no reduction needed.
         self.log(
             "val/eer",
@@ -120,25 +117,29 @@ class Detector(L.LightningModule):
             rank_zero_only=False,
             sync_dist=False,
         )
-        # ModelCheckpoint saves after this hook (on_validation_end), so every checkpoint,
-        # best.ckpt included, holds the threshold of its own epoch's weights.
+
+    def set_dev_threshold(self, scores: ScoreSet) -> float | None:
+        """Store the EER threshold of the dev ``scores`` of these weights; returns the EER
+        (None, and the threshold unchanged, when a class is missing)."""
+        bonafide, spoof = scores.split()
+        if not (bonafide.size and spoof.size):
+            return None
+        eer, threshold = compute_eer(bonafide, spoof)
         self.eer_threshold.fill_(threshold)
+        return eer
 
-    def on_test_epoch_start(self) -> None:
-        self.collector.reset()
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._collect(batch)
+    on_test_epoch_start = on_validation_epoch_start  # test scores as validation does
+    test_step = validation_step
 
     def on_test_epoch_end(self) -> None:
-        scores = self.collector.gather()
+        scores = self.scored.gather()
         self.last_scores["test"] = scores
-        if not _has_both_classes(scores):
+        metrics = split_metrics(scores.rows(), conditions=None)
+        if "eer" not in metrics:  # a class is missing
             return
-        bonafide, spoof = scores.split()
-        self.log("test/eer", compute_eer(bonafide, spoof)[0], sync_dist=False)
-        for attack, attack_scores in scores.by_attack().items():
-            self.log(f"test/eer/{attack}", compute_eer(bonafide, attack_scores)[0])
+        self.log("test/eer", metrics["eer"], sync_dist=False)
+        for attack, entry in metrics["attacks"].items():
+            self.log(f"test/eer/{attack}", entry["eer"])
 
     def configure_optimizers(self) -> dict[str, Any]:
         params = [p for p in self.parameters() if p.requires_grad]
@@ -150,8 +151,3 @@ class Detector(L.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": self.hparams.scheduler_interval},
         }
-
-
-def _has_both_classes(scores: ScoreSet) -> bool:
-    labels = set(scores.labels)
-    return 0 in labels and 1 in labels

@@ -13,8 +13,8 @@ import torch
 from hydra.utils import instantiate
 
 from spoof_lightning.lit.detector import Detector
-from spoof_lightning.lit.score_collector import ScoreSet
 from spoof_lightning.metrics.eer import compute_eer
+from spoof_lightning.scoring import ScoreSet
 from tests.integration.cli import FAST, run_cli
 
 pytestmark = pytest.mark.slow
@@ -94,11 +94,11 @@ def test_ddp_learns_and_its_scores_are_those_of_one_process(demo_root: Path, tmp
     single = _single_process(Path(summary["best_checkpoint"]))
     test = single["test"]
     assert sorted(test.utt_ids) == sorted(ddp)
-    for utt, score in zip(test.utt_ids, test.scores, strict=True):
+    for utt, score in test.scores.items():
         assert score == pytest.approx(ddp[utt][1], abs=1e-5)
-    assert _eer(np.array(test.labels), np.array(test.scores)) == pytest.approx(ddp_eer, abs=1e-12)
+    assert compute_eer(*test.split())[0] == pytest.approx(ddp_eer, abs=1e-12)
     # best_val_eer is the float32 value logged during DDP training (val/eer).
     val = single["val"]
     assert len(set(val.utt_ids)) == len(val) == 39
-    single_val = _eer(np.array(val.labels), np.array(val.scores))
+    single_val = compute_eer(*val.split())[0]
     assert 100 * single_val == pytest.approx(summary["best_val_eer_percent"], abs=1e-4)

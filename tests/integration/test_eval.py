@@ -16,10 +16,12 @@ from spoof_lightning.build import ConfigError
 from spoof_lightning.checkpoint import CheckpointError, load_countermeasure
 from spoof_lightning.data.audio import repeat_pad
 from spoof_lightning.data.preflight import DataError
-from spoof_lightning.evaluation import evaluate, format_report, split_metrics
+from spoof_lightning.evaluation import evaluate
 from spoof_lightning.export import main as export_main
 from spoof_lightning.metrics.calibration import cllr
 from spoof_lightning.metrics.scores import read_cm_scores_2019, read_scores_2021, read_scores_csv
+from spoof_lightning.metrics.summary import split_metrics
+from spoof_lightning.outputs import format_report
 from tests.corpora import synth, write_audio
 from tests.integration.cli import FAST, REPO, run_cli
 

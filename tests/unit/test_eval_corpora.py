@@ -11,11 +11,13 @@ from spoof_lightning.cli import USER_ERRORS
 from spoof_lightning.config_checks import EVAL_RULES, rule_problems
 from spoof_lightning.data.datamodule import AntiSpoofDataModule
 from spoof_lightning.data.protocols import SplitUnavailableError, load_split
-from spoof_lightning.evaluation import evaluate, format_report, metric_set_of, split_metrics
+from spoof_lightning.evaluation import evaluate, metric_set_of
 from spoof_lightning.metrics.asvspoof5 import cm_metrics
 from spoof_lightning.metrics.bootstrap import eer_confidence_interval
 from spoof_lightning.metrics.report import format_report as format_metrics
 from spoof_lightning.metrics.scores import read_scores_csv
+from spoof_lightning.metrics.summary import split_metrics
+from spoof_lightning.outputs import format_report
 from tests.corpora import (
     ITW_SPEAKERS,
     asv5_trials,

@@ -1,4 +1,5 @@
-"""evaluation.py: batch scoring, id joins, metrics, calibration, output files, HAD localisation."""
+"""eval.py's pipeline: id joins, metrics summary, calibration, output files, HAD localisation
+(batch scoring: test_scoring.py)."""
 
 import json
 from dataclasses import dataclass
@@ -16,23 +17,21 @@ from spoof_lightning.build import ConfigError, build_components
 from spoof_lightning.checkpoint import Countermeasure
 from spoof_lightning.contracts import ModelOutput
 from spoof_lightning.data.protocols import Utterance
-from spoof_lightning.evaluation import (
-    SplitScores,
-    add_decisions,
-    calibrate_rows,
-    condition_columns,
-    evaluate,
-    format_report,
-    join_rows,
-    localization_metrics,
-    score_batch,
-    split_metrics,
-    write_outputs,
-)
+from spoof_lightning.evaluation import evaluate
 from spoof_lightning.metrics import localization
 from spoof_lightning.metrics.calibration import LogisticCalibration, cllr
 from spoof_lightning.metrics.report import evaluate_rows
 from spoof_lightning.metrics.scores import read_cm_scores_2019, read_scores_2021, read_scores_csv
+from spoof_lightning.metrics.summary import (
+    add_decisions,
+    calibrate_rows,
+    condition_columns,
+    join_rows,
+    localization_metrics,
+    split_metrics,
+)
+from spoof_lightning.outputs import format_report, write_outputs
+from spoof_lightning.scoring import ScoreSet, UttScore
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 HOP = 320  # 20 ms at 16 kHz: HAD's data.frame_hop
@@ -72,38 +71,6 @@ ENERGY = {"_target_": f"{__name__}.EnergyModel"}
 
 def energy_net(frame_head: bool = True) -> Countermeasure:
     return Countermeasure(*build_components(RAW, ENERGY | {"frame_head": frame_head})).eval()
-
-
-# ------------------------------------------------------------------ batch scoring
-
-
-def test_variable_length_batches_are_scored_without_padding():
-    net = energy_net(frame_head=False)
-    rng = np.random.default_rng(0)
-    waves = [torch.from_numpy(rng.uniform(-0.5, 0.5, n).astype(np.float32)) for n in (3200, 6400)]
-    padded = torch.nn.utils.rnn.pad_sequence(waves, batch_first=True)
-    batch = {"waveform": padded, "length": torch.tensor([3200, 6400]), "utt_id": ["a", "b"]}
-    with torch.no_grad():
-        scored = score_batch(net, batch)
-        alone = [net.score(w[None]).item() for w in waves]
-        padded_score = net.score(padded[:1]).item()
-    assert [s.utt_id for s in scored] == ["a", "b"]
-    assert [s.score for s in scored] == pytest.approx(alone, abs=0)
-    assert padded_score != pytest.approx(alone[0])  # the model does see zero padding
-
-
-def test_frame_scores_come_with_their_labels_and_must_share_the_grid():
-    net = energy_net()
-    x = torch.zeros(1, 4 * HOP)
-    x[0, HOP : 2 * HOP] = 0.5
-    labels = torch.tensor([[1, 0, 1, 1, -1, -1]])  # padded with -1 beyond the utterance
-    with torch.no_grad():
-        (item,) = score_batch(net, {"waveform": x, "utt_id": ["u"], "frame_labels": labels})
-    np.testing.assert_allclose(item.frame_scores, [0, -1.0, 0, 0])  # -2 * energy
-    np.testing.assert_array_equal(item.frame_labels, [1, 0, 1, 1])
-    short = torch.tensor([[1, 0, 1]])
-    with pytest.raises(ValueError, match="u: the model gives 4 frame scores but the data has 3"):
-        score_batch(net, {"waveform": x, "utt_id": ["u"], "frame_labels": short})
 
 
 # ------------------------------------------------------------------ rows
@@ -240,13 +207,13 @@ def test_calibration_on_dev_gives_llrs_and_costs():
 
 def test_localization_metrics_are_the_localization_module_s():
     rng = np.random.default_rng(3)
-    rows, scored = [], SplitScores()
+    rows, scored = [], ScoreSet()
     for i in range(4):
         labels = np.array([1] * 5 + [0] * 5 + [1] * 5) if i % 2 else np.ones(15, dtype=int)
         segments = "0.00-0.10-T/0.10-0.20-F/0.20-0.30-T" if i % 2 else "0.00-0.30-T"
         rows.append({"utt_id": f"h{i}", "label": 1 - i % 2, "segments": segments, "score": 0.0})
-        scored.frame_scores[f"h{i}"] = rng.normal(size=15) + 2 * labels
-        scored.frame_labels[f"h{i}"] = labels
+        frames = rng.normal(size=15) + 2 * labels
+        scored.add([UttScore(f"h{i}", 0.0, frame_scores=frames, frame_labels=labels)])
     result = localization_metrics(scored, rows, frame_hop=0.02)
     frames = [scored.frame_scores[r["utt_id"]] for r in rows]
     labels = [scored.frame_labels[r["utt_id"]] for r in rows]
@@ -256,11 +223,11 @@ def test_localization_metrics_are_the_localization_module_s():
     segments = [[(0.0, 0.1, 1), (0.1, 0.2, 0), (0.2, 0.3, 1)] if i % 2 else [(0.0, 0.3, 1)]
                 for i in range(4)]  # fmt: skip
     assert result["range_eer"] == localization.range_eer(frames, segments, 0.02)[0]
-    assert localization_metrics(SplitScores(), rows, 0.02) == {
+    assert localization_metrics(ScoreSet(), rows, 0.02) == {
         "available": False,
         "reason": "the model has no frame-level head",
     }
-    assert localization_metrics(SplitScores(), [{"utt_id": "a"}], None) is None
+    assert localization_metrics(ScoreSet(), [{"utt_id": "a"}], None) is None
 
 
 def write_had_test_split(root: Path) -> Path:
@@ -391,9 +358,9 @@ def test_score_writer_writes_the_eval_files_after_a_test_pass(tmp_path: Path):
     from types import SimpleNamespace
 
     from spoof_lightning.callbacks.score_writer import ScoreWriter
-    from spoof_lightning.lit.score_collector import ScoreSet
 
-    scores = ScoreSet(["u1", "u2", "u3"], [2.0, -1.0, 0.5], [1, 0, 0], ["-", "A01", "A02"])
+    items = zip(["u1", "u2", "u3"], [2.0, -1.0, 0.5], [1, 0, 0], ["-", "A01", "A02"], strict=True)
+    scores = ScoreSet(UttScore(*item) for item in items)
     module = SimpleNamespace(last_scores={"test": scores}, eer_threshold=torch.tensor(0.0))
     trainer = SimpleNamespace(is_global_zero=True, datamodule=None)
     writer = ScoreWriter(str(tmp_path))

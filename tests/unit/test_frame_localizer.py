@@ -16,8 +16,9 @@ from omegaconf import DictConfig, OmegaConf
 from spoof_lightning.checkpoint import Countermeasure
 from spoof_lightning.contracts import ModelOutput
 from spoof_lightning.data.corpora.had import parse_segments
-from spoof_lightning.evaluation import SplitScores, join_rows, localization_metrics, score_batch
 from spoof_lightning.losses.frame_ce import FrameCrossEntropy
+from spoof_lightning.metrics.summary import join_rows, localization_metrics
+from spoof_lightning.scoring import ScoreSet, score_batch
 from spoof_lightning.training import detector_from_config
 from tests.corpora import make_had
 
@@ -103,7 +104,7 @@ def test_frame_localizer_learns_had_and_evaluation_localises(tmp_path: Path):
     # Evaluation's own scoring path: whole test utterances, one frame score per 20 ms.
     net = Countermeasure(detector.frontend, detector.model).eval()
     datamodule.setup("test")
-    scored = SplitScores()
+    scored = ScoreSet()
     with torch.no_grad():
         for test_batch in datamodule.test_dataloader():
             scored.add(score_batch(net, test_batch))

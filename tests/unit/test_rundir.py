@@ -24,7 +24,7 @@ from spoof_lightning.checkpoint import (
     CheckpointError,
     check_resumable,
 )
-from spoof_lightning.evaluation import claim_output_dir
+from spoof_lightning.outputs import claim_output_dir
 from spoof_lightning.rundir import (
     LOCK_FILE,
     RunDirError,
