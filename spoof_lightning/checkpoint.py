@@ -7,7 +7,7 @@ never pickled code. Two formats are accepted:
   ``model.*``, the ``eer_threshold`` buffer, and training-only parts such as the loss),
   ``hyper_parameters`` (plain ``_target_`` configs of ``frontend`` and ``model``, and the
   config-group ``names``) and the resolved run config under ``spoof_lightning_config``;
-* a model exported by ``python -m spoof_lightning.export`` (``format`` =
+* a model exported by ``spoof-lightning export`` (``format`` =
   :data:`EXPORT_FORMAT`): the same configs and the front-end + model weights only;
 * released weights of a published model (a bare state dict, e.g. the official
   ``AASIST.pth``; :mod:`spoof_lightning.models.released_weights`), given the ``model``
@@ -214,7 +214,7 @@ def _unpack(
         raise CheckpointError(
             f"{path} is not a spoof-lightning checkpoint: it holds {what}. Expected a "
             "train.py checkpoint (state_dict + hyper_parameters), a model exported with "
-            "`python -m spoof_lightning.export`, or released AASIST / SSL_Anti-spoofing "
+            "`spoof-lightning export`, or released AASIST / SSL_Anti-spoofing "
             "weights (with model=<name>)."
         )
     if not isinstance(state, Mapping):

@@ -1,5 +1,10 @@
-"""What the commands share: a user error ends the command with one readable paragraph, and
-the ``model=`` / ``frontend=`` choices that released weights are loaded into.
+"""The ``spoof-lightning`` command and what its commands share.
+
+``spoof-lightning <command> [arguments]`` runs one command (:data:`COMMANDS`) exactly as its
+script would run it: ``spoof-lightning train seed=1`` is ``python train.py seed=1``. The
+commands that read configs (train, eval, continual, cross-corpus, export) take Hydra
+overrides (``key=value``, ``group=option``, ``+key=value``); the file tools (infer, compare,
+shards, demo) take paths and ``--options``.
 
 A wrong path, config key or checkpoint, a full disk or a run directory in use raises one of
 :data:`USER_ERRORS`, whose message names the file or key; the traceback below it would only
@@ -8,17 +13,20 @@ errors of a job are left to Hydra (a failed job must not end the sweep's other j
 """
 
 import os
+import runpy
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import hydra
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException
 
 from spoof_lightning.atomic import DiskFullError
 from spoof_lightning.build import ConfigError
@@ -68,7 +76,83 @@ def user_errors_reported(in_sweeps: bool = False) -> Iterator[None]:
         raise SystemExit(USER_ERROR_EXIT_CODE) from None
 
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+REPO = Path(__file__).resolve().parents[1]
+CONF_DIR = REPO / "conf"
+# command: (the script or module that runs it, what it does)
+COMMANDS = {
+    "train": ("train.py", "train a countermeasure (conf/train.yaml)"),
+    "eval": ("eval.py", "score a checkpoint: score files, metrics, plots (conf/eval.yaml)"),
+    "continual": ("spoof_lightning.continual_training", "DFWF vs fine-tuning (conf/continual.yaml)"),
+    "cross-corpus": ("spoof_lightning.cross_corpus", "one checkpoint on several corpora"),
+    "export": ("spoof_lightning.export", "a checkpoint to .pt, ONNX or TorchScript"),
+    "infer": ("spoof_lightning.infer", "score audio files with an exported model"),
+    "compare": ("spoof_lightning.compare", "tabulate runs from their run directories"),
+    "shards": ("spoof_lightning.data.shards", "a corpus split to WebDataset tar shards"),
+    "demo": ("spoof_lightning.data.demo", "build the procedural demo corpus"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``spoof-lightning <command> [arguments]``: run the command's script or module as
+    ``python <script>`` / ``python -m <module>`` would (same ``sys.argv[1:]``, same
+    ``__main__``, so Lightning's DDP workers re-launch it the same way)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] not in COMMANDS:
+        usage = "usage: spoof-lightning <command> [arguments]  (<command> --help for each)\n" + (
+            "\n".join(f"  {name:<13} {what}" for name, (_, what) in COMMANDS.items())
+        )
+        if args[:1] in (["-h"], ["--help"]):
+            print(usage)
+            return
+        wrong = f"unknown command {args[0]!r}" if args else "no command given"
+        print(f"error: {wrong}\n{usage}", file=sys.stderr)
+        raise SystemExit(USER_ERROR_EXIT_CODE)
+    target = COMMANDS[args[0]][0]
+    sys.argv = [f"spoof-lightning {args[0]}", *args[1:]]
+    if target.endswith(".py"):
+        runpy.run_path(str(REPO / target), run_name="__main__")
+    else:
+        runpy.run_module(target, run_name="__main__", alter_sys=True)
+
+
+def compose_config(config_name: str, overrides: Sequence[str]) -> DictConfig:
+    """conf/<config_name>.yaml composed with command-line ``overrides`` (Hydra's syntax, the
+    ``hydra`` node included); a bad override (an unknown key, a missing option, a syntax
+    error) is a :class:`ConfigError` quoting Hydra's reason."""
+    if not CONF_DIR.is_dir():
+        raise ConfigError(
+            f"configs are read from {CONF_DIR}, which is missing (run from a spoof-lightning "
+            "checkout)"
+        )
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            return compose(config_name, overrides=list(overrides), return_hydra_config=True)
+    except (HydraException, OmegaConfBaseException) as err:
+        reason = " ".join(str(err).split()).split(" Config search path:")[0]  # Hydra's paths
+        raise ConfigError(f"bad override for conf/{config_name}.yaml: {reason}") from None
+
+
+def hydra_app(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Callable[[], Any]]:
+    """``hydra.main`` on conf/<config_name>.yaml whose command-line errors are user errors.
+
+    The overrides are composed once before Hydra runs, so an unknown key or option ends the
+    command with one paragraph and exit 2 (Hydra alone exits 1 with several lines). Command
+    lines with flags (``--help``, ``-m`` sweeps, ``--cfg job``) go to Hydra unchecked.
+    """
+
+    def decorate(task: Callable[[DictConfig], Any]) -> Callable[[], Any]:
+        app = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=config_name)
+        hydra_main = app(task)
+
+        def run() -> Any:
+            if not any(arg.startswith("-") for arg in sys.argv[1:]):
+                with user_errors_reported():
+                    compose_config(config_name, sys.argv[1:])
+            return hydra_main()
+
+        return run
+
+    return decorate
 
 
 def requested_configs(
@@ -88,20 +172,3 @@ def requested_configs(
     return requested, {part: str(choices[part]) for part in PARTS if choices.get(part)}
 
 
-def compose_requested(overrides: Sequence[str]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-    """:func:`requested_configs` outside Hydra apps (the export and infer commands):
-    ``["model=aasist_l"]`` or ``["model=ssl_aasist", "frontend=wav2vec2", "model.proj_dim=16"]``
-    composed from the project's conf/ folder."""
-    if not overrides:
-        return {}, {}
-    if not CONF_DIR.is_dir():
-        raise ConfigError(
-            f"{' '.join(overrides)}: config groups are read from {CONF_DIR}, which is missing "
-            "(run from a spoof-lightning checkout)"
-        )
-    try:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            cfg = compose("eval", overrides=list(overrides), return_hydra_config=True)
-    except HydraException as err:
-        raise ConfigError(f"{' '.join(overrides)}: {err}") from None
-    return requested_configs(cfg, cfg.hydra.runtime.choices)

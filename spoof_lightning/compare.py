@@ -1,8 +1,8 @@
 """Compare runs from their local run directories (no W&B needed).
 
-    python -m spoof_lightning.compare logs/multiruns/demo_sweep
-    python -m spoof_lightning.compare 'logs/runs/*' --csv runs.csv --md runs.md
-    python -m spoof_lightning.compare logs/multiruns/seeds --by-seed [--asv-scores FILE]
+    spoof-lightning compare logs/multiruns/demo_sweep
+    spoof-lightning compare 'logs/runs/*' --csv runs.csv --md runs.md
+    spoof-lightning compare logs/multiruns/seeds --by-seed [--asv-scores FILE]
 
 Every argument is a run directory, a folder searched for run directories (any depth: all
 versions ``<run_name>/v<N>`` of a name) or a glob. A run directory is one with
@@ -267,7 +267,7 @@ def write_tables(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m spoof_lightning.compare", description=__doc__.split("\n\n")[0]
+        prog="spoof-lightning compare", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("paths", nargs="*", default=["logs"], help="run dirs, folders or globs")
     parser.add_argument("--csv", type=Path, help="write the table as CSV here")

@@ -1,10 +1,10 @@
 """Score one checkpoint on every evaluation corpus given, and tabulate EER + primary metric.
 
-    python -m spoof_lightning.cross_corpus ckpt=logs/runs/<run>/checkpoints/best.ckpt \\
+    spoof-lightning cross-corpus ckpt=logs/runs/<run>/checkpoints/best.ckpt \\
         la19_root=/data/ASVspoof2019 la21_root=/data/ASVspoof2021 df21_root=/data/ASVspoof2021 \\
         itw_root=/data/release_in_the_wild asv5_root=/data/ASVspoof5
 
-Each corpus whose root is given is scored as ``python eval.py ckpt=... data=<corpus>
+Each corpus whose root is given is scored as ``spoof-lightning eval ckpt=... data=<corpus>
 data.root=<root>`` would score it (conf/eval.yaml, composed per corpus, plus
 ``eval_overrides``), into ``<output_dir>/<corpus>/``. The table (``cross_corpus.md`` and
 ``cross_corpus.csv`` in ``output_dir``, rewritten atomically after each corpus) has each
@@ -22,12 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import hydra
 from hydra import compose
 from omegaconf import DictConfig
 
 from spoof_lightning.build import ConfigError
-from spoof_lightning.cli import user_errors_reported
+from spoof_lightning.cli import hydra_app, user_errors_reported
 from spoof_lightning.evaluation import evaluate
 
 log = logging.getLogger(__name__)
@@ -196,7 +195,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     return {"rows": rows, "files": files}
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="cross_corpus")
+@hydra_app("cross_corpus")
 def main(cfg: DictConfig) -> None:
     with user_errors_reported():
         result = run(cfg)

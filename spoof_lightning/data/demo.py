@@ -517,8 +517,8 @@ def ensure_demo_corpus(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m spoof_lightning.data.demo ROOT [--seed S]``: build the demo corpus."""
-    parser = argparse.ArgumentParser(description=main.__doc__)
+    """``spoof-lightning demo ROOT [--seed S]``: build the demo corpus."""
+    parser = argparse.ArgumentParser(prog="spoof-lightning demo", description=main.__doc__)
     parser.add_argument("root", type=Path)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-train", type=int, default=600)

@@ -15,7 +15,7 @@ is only readable through litdata.
 
 Usage::
 
-    python -m spoof_lightning.data.shards --corpus asvspoof2019_la --root /data/ASVspoof2019 \\
+    spoof-lightning shards --corpus asvspoof2019_la --root /data/ASVspoof2019 \\
         --split train --out /data/shards/la19 [--shard-size 1000] [--on-error skip]
 
 writes ``/data/shards/la19/train/{shard-000000.tar,...,index.json}``; then train with
@@ -115,7 +115,7 @@ def convert(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m spoof_lightning.data.shards",
+        prog="spoof-lightning shards",
         description="Convert a corpus split to WebDataset tar shards (see the module docstring).",
     )
     parser.add_argument("--corpus", required=True, help="registry name, e.g. asvspoof2019_la")

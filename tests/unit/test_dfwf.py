@@ -8,7 +8,7 @@ from torch.nn import functional as F
 
 from spoof_lightning.build import ConfigError
 from spoof_lightning.contracts import ModelOutput
-from spoof_lightning.lit.continual import (
+from spoof_lightning.continual_training import (
     continual_metrics,
     experiences_from_config,
     format_markdown,
