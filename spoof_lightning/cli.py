@@ -82,7 +82,7 @@ CONF_DIR = REPO / "conf"
 COMMANDS = {
     "train": ("train.py", "train a countermeasure (conf/train.yaml)"),
     "eval": ("eval.py", "score a checkpoint: score files, metrics, plots (conf/eval.yaml)"),
-    "continual": ("spoof_lightning.continual_training", "DFWF vs fine-tuning (conf/continual.yaml)"),
+    "continual": ("spoof_lightning.continual_training", "DFWF vs fine-tuning, continual learning"),
     "cross-corpus": ("spoof_lightning.cross_corpus", "one checkpoint on several corpora"),
     "export": ("spoof_lightning.export", "a checkpoint to .pt, ONNX or TorchScript"),
     "infer": ("spoof_lightning.infer", "score audio files with an exported model"),
@@ -170,5 +170,3 @@ def requested_configs(
         }
         cfg.sample_rate = rate
     return requested, {part: str(choices[part]) for part in PARTS if choices.get(part)}
-
-
