@@ -296,6 +296,39 @@ def check_weights(
     return stored
 
 
+def _load_weights(
+    net: nn.Module, state: Mapping[str, Any], path: Path, described: str, release: str | None
+) -> None:
+    """Copy ``state`` into ``net`` once :func:`check_weights` accepts it; a ``release`` (a
+    released layout) names the configs its weights need in the error."""
+    try:
+        net.load_state_dict(check_weights(net, state, path, described))
+    except CheckpointError as err:
+        if release is None:
+            raise
+        raise CheckpointError(f"{err}. The file holds {release_hint(release)}") from None
+
+
+def load_released_weights(
+    net: Countermeasure, path: Path, configs: Mapping[str, Mapping[str, Any] | None]
+) -> None:
+    """Load released weights (:mod:`spoof_lightning.models.released_weights`: the official
+    AASIST / AASIST-L, SSL_Anti-spoofing's wav2vec 2.0 + AASIST) into ``net`` in place, for
+    fine-tuning. ``configs``: the ``frontend`` / ``model`` configs ``net`` was built from
+    (checked against the release when ``model`` is given); every weight must fit."""
+    content = read_checkpoint(path)
+    layout = released_layout(content)
+    if layout is None:
+        raise CheckpointError(f"{path} is not a released AASIST or SSL_Anti-spoofing state dict")
+    if configs.get("model"):
+        try:
+            release_configs(layout, configs)
+        except ValueError as err:
+            raise CheckpointError(f"{path}: {err}") from None
+    state = released_state(content, layout)
+    _load_weights(net, state, path, "this run's front-end + model", layout)
+
+
 def load_countermeasure(
     path: str | Path,
     requested: Mapping[str, Mapping[str, Any]] | None = None,
@@ -320,12 +353,7 @@ def load_countermeasure(
     except Exception as err:  # bad stored hyper-parameters surface as many error types
         raise CheckpointError(f"{path}: cannot rebuild {described} {source}: {err}") from err
     net = Countermeasure(frontend, model)
-    try:
-        net.load_state_dict(check_weights(net, parts["state"], path, f"{described} {source}"))
-    except CheckpointError as err:
-        if "release" not in parts:
-            raise
-        raise CheckpointError(f"{err}. The file holds {release_hint(parts['release'])}") from None
+    _load_weights(net, parts["state"], path, f"{described} {source}", parts.get("release"))
     return LoadedModel(
         net=net.eval(),
         path=path,
@@ -421,6 +449,7 @@ __all__ = [
     "check_request",
     "check_resumable",
     "check_weights",
+    "load_released_weights",
     "describe",
     "load_countermeasure",
     "read_checkpoint",
