@@ -34,6 +34,7 @@ from spoof_lightning.build import build_components, without_pretrained
 from spoof_lightning.callbacks.config_in_checkpoint import CONFIG_KEY
 from spoof_lightning.contracts import ModelOutput, scores_from_logits
 from spoof_lightning.models.released_weights import (
+    PARTS,  # the state-dict prefixes an inference model is made of
     RELEASES,
     SAMPLE_RATE,
     release_configs,
@@ -44,7 +45,6 @@ from spoof_lightning.models.released_weights import (
 
 EXPORT_FORMAT = "spoof-lightning-model"
 EXPORT_VERSION = 1
-PARTS = ("frontend", "model")  # the state-dict prefixes an inference model is made of
 DEFAULT_SAMPLE_RATE = 16000
 ZIP_MAGIC, PICKLE_MAGIC = b"PK\x03\x04", b"\x80"  # torch.save's zip format; legacy pickles
 

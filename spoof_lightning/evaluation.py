@@ -53,7 +53,6 @@ from spoof_lightning.checkpoint import (
     check_request,
     load_countermeasure,
 )
-from spoof_lightning.cli import requested_configs
 from spoof_lightning.config_checks import (
     check_crops,
     check_eval_config,
@@ -83,6 +82,7 @@ from spoof_lightning.metrics.scores import (
     write_scores_csv,
 )
 from spoof_lightning.metrics.tdcf import AsvScores
+from spoof_lightning.models.released_weights import requested_configs
 from spoof_lightning.rundir import claim
 
 log = logging.getLogger(__name__)

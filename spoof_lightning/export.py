@@ -43,7 +43,7 @@ from spoof_lightning.checkpoint import (
     LoadedModel,
     load_countermeasure,
 )
-from spoof_lightning.cli import compose_config, requested_configs, user_errors_reported
+from spoof_lightning.cli import compose_config, user_errors_reported
 from spoof_lightning.graph_export import (
     ExportError,
     check_lengths,
@@ -53,6 +53,7 @@ from spoof_lightning.graph_export import (
     to_torchscript,
     verify,
 )
+from spoof_lightning.models.released_weights import requested_configs
 
 # Parts of the run config an inference user can need; everything else is training-only.
 KEPT_CONFIG = ("sample_rate", "data")

@@ -19,7 +19,6 @@ store no config: export them first (``spoof-lightning export ckpt=AASIST.pth
 model=aasist format=onnx``).
 """
 
-import argparse
 import math
 import sys
 import zipfile
@@ -30,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from spoof_lightning.cli import CommandParser
 from spoof_lightning.data.audio import AudioError, fix_length, load_audio
 
 EXIT_BAD_INPUT = 2
@@ -154,9 +154,7 @@ def format_result(result: Result, calibrated: bool) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="spoof-lightning infer", description=__doc__.splitlines()[0]
-    )
+    parser = CommandParser("infer", __doc__.splitlines()[0])
     parser.add_argument("model", help="model.onnx, model.ts, model.pt or a train.py checkpoint")
     parser.add_argument("files", nargs="+", help="audio files (wav, flac, ogg, mp3, ...)")
     parser.add_argument("--threshold", type=float, help="decision threshold (default: stored)")

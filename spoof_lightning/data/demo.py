@@ -30,7 +30,6 @@ classes apart. Speakers are disjoint between splits; bona fide : spoof is 1 : 4.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -44,6 +43,8 @@ import scipy.fft as sfft
 import soundfile as sf
 from scipy.ndimage import uniform_filter1d
 from scipy.signal import lfilter, resample_poly
+
+from spoof_lightning.cli import CommandParser
 
 SAMPLE_RATE = 16_000
 VERSION = 2
@@ -518,7 +519,7 @@ def ensure_demo_corpus(
 
 def main(argv: list[str] | None = None) -> None:
     """``spoof-lightning demo ROOT [--seed S]``: build the demo corpus."""
-    parser = argparse.ArgumentParser(prog="spoof-lightning demo", description=main.__doc__)
+    parser = CommandParser("demo", main.__doc__)
     parser.add_argument("root", type=Path)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-train", type=int, default=600)
