@@ -299,8 +299,8 @@ def check_weights(
 def _load_weights(
     net: nn.Module, state: Mapping[str, Any], path: Path, described: str, release: str | None
 ) -> None:
-    """Copy ``state`` into ``net`` once :func:`check_weights` accepts it; a ``release`` (a
-    released layout) names the configs its weights need in the error."""
+    """Copy ``state`` into ``net`` once :func:`check_weights` accepts it (the error of a
+    ``release`` layout names the configs it needs)."""
     try:
         net.load_state_dict(check_weights(net, state, path, described))
     except CheckpointError as err:
@@ -312,10 +312,9 @@ def _load_weights(
 def load_released_weights(
     net: Countermeasure, path: Path, configs: Mapping[str, Mapping[str, Any] | None]
 ) -> None:
-    """Load released weights (:mod:`spoof_lightning.models.released_weights`: the official
-    AASIST / AASIST-L, SSL_Anti-spoofing's wav2vec 2.0 + AASIST) into ``net`` in place, for
-    fine-tuning. ``configs``: the ``frontend`` / ``model`` configs ``net`` was built from
-    (checked against the release when ``model`` is given); every weight must fit."""
+    """Copy released weights (:mod:`spoof_lightning.models.released_weights`) into ``net``,
+    for fine-tuning; ``configs``, ``net``'s ``frontend`` / ``model`` configs, must be the
+    release's (when ``model`` is given) and every weight must fit."""
     content = read_checkpoint(path)
     layout = released_layout(content)
     if layout is None:

@@ -137,10 +137,7 @@ def compose_config(config_name: str, overrides: Sequence[str]) -> DictConfig:
     ``hydra`` node included); a bad override (an unknown key, a missing option, a syntax
     error) is a :class:`ConfigError` quoting Hydra's reason."""
     if not CONF_DIR.is_dir():
-        raise ConfigError(
-            f"configs are read from {CONF_DIR}, which is missing (run from a spoof-lightning "
-            "checkout)"
-        )
+        raise ConfigError(f"{CONF_DIR} is missing: run from a spoof-lightning checkout")
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             return compose(config_name, overrides=list(overrides), return_hydra_config=True)
@@ -164,7 +161,7 @@ def hydra_app(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Calla
 
     def decorate(task: Callable[[DictConfig], Any]) -> Callable[[], Any]:
         app = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=config_name)
-        hydra_main = app(task)
+        hydra_main = app(task)  # Hydra names the job after the task's file (train, eval, ...)
 
         def run() -> Any:
             check_overrides(config_name, sys.argv[1:])

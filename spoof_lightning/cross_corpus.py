@@ -13,10 +13,7 @@ LA (2019 form) and 2021 LA (2021 form) when their ASV scores are given (else the
 EER for 2021 DF and In-the-Wild, minDCF for ASVspoof 5. See conf/cross_corpus.yaml.
 """
 
-import csv
-import io
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +22,10 @@ from typing import Any
 from hydra import compose
 from omegaconf import DictConfig
 
+from spoof_lightning.atomic import write_text
 from spoof_lightning.build import ConfigError
 from spoof_lightning.cli import hydra_app, user_errors_reported
+from spoof_lightning.compare import csv_table
 from spoof_lightning.evaluation import evaluate
 
 log = logging.getLogger(__name__)
@@ -146,30 +145,6 @@ def markdown(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def csv_text(rows: Sequence[Mapping[str, Any]]) -> str:
-    """The table as CSV, full precision."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
-    writer.writeheader()
-    writer.writerows({k: "" if row[k] is None else row[k] for k in COLUMNS} for row in rows)
-    return buffer.getvalue()
-
-
-def write_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` beside ``path``, flush it to disk, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        with open(partial, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-    return path
-
-
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Score every corpus given; returns ``{"rows": [...], "files": {...}}``."""
     if not cfg.get("ckpt") or not Path(cfg.ckpt).is_file():
@@ -189,8 +164,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         )
         rows.append(table_row(corpus, report["metrics"], output_dir))
         files = {
-            "md": write_atomic(output_dir / "cross_corpus.md", markdown(rows)),
-            "csv": write_atomic(output_dir / "cross_corpus.csv", csv_text(rows)),
+            "md": write_text(output_dir / "cross_corpus.md", markdown(rows)),
+            "csv": write_text(output_dir / "cross_corpus.csv", csv_table(rows, COLUMNS)),
         }
     return {"rows": rows, "files": files}
 
