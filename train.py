@@ -1,20 +1,20 @@
-"""Train a countermeasure: `python train.py [group=choice ...] [key=value ...]`.
+"""Train a countermeasure: `spoof-lightning train [group=choice ...] [key=value ...]` (or
+`python train.py ...`, the same).
 
 See conf/train.yaml for the defaults (the built-in demo corpus) and README.md for recipes.
 Exit codes: 0 done, 2 a user error (one paragraph on stderr), 128 + N stopped by signal N
 after saving last.ckpt (143 SIGTERM, 138 SIGUSR1, 140 SIGUSR2; resume=true continues).
 """
 
-import hydra
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig
 
-from spoof_lightning.cli import user_errors_reported
+from spoof_lightning.cli import hydra_app, user_errors_reported
 from spoof_lightning.preemption import Preempted, exit_preempted
 from spoof_lightning.training import format_summary, train
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+@hydra_app("train")
 def main(cfg: DictConfig) -> float:
     try:
         with user_errors_reported():

@@ -7,7 +7,7 @@ never pickled code. Two formats are accepted:
   ``model.*``, the ``eer_threshold`` buffer, and training-only parts such as the loss),
   ``hyper_parameters`` (plain ``_target_`` configs of ``frontend`` and ``model``, and the
   config-group ``names``) and the resolved run config under ``spoof_lightning_config``;
-* a model exported by ``python -m spoof_lightning.export`` (``format`` =
+* a model exported by ``spoof-lightning export`` (``format`` =
   :data:`EXPORT_FORMAT`): the same configs and the front-end + model weights only;
 * released weights of a published model (a bare state dict, e.g. the official
   ``AASIST.pth``; :mod:`spoof_lightning.models.released_weights`), given the ``model``
@@ -34,6 +34,7 @@ from spoof_lightning.build import build_components, without_pretrained
 from spoof_lightning.callbacks.config_in_checkpoint import CONFIG_KEY
 from spoof_lightning.contracts import ModelOutput, scores_from_logits
 from spoof_lightning.models.released_weights import (
+    PARTS,  # the state-dict prefixes an inference model is made of
     RELEASES,
     SAMPLE_RATE,
     release_configs,
@@ -44,7 +45,6 @@ from spoof_lightning.models.released_weights import (
 
 EXPORT_FORMAT = "spoof-lightning-model"
 EXPORT_VERSION = 1
-PARTS = ("frontend", "model")  # the state-dict prefixes an inference model is made of
 DEFAULT_SAMPLE_RATE = 16000
 ZIP_MAGIC, PICKLE_MAGIC = b"PK\x03\x04", b"\x80"  # torch.save's zip format; legacy pickles
 
@@ -214,7 +214,7 @@ def _unpack(
         raise CheckpointError(
             f"{path} is not a spoof-lightning checkpoint: it holds {what}. Expected a "
             "train.py checkpoint (state_dict + hyper_parameters), a model exported with "
-            "`python -m spoof_lightning.export`, or released AASIST / SSL_Anti-spoofing "
+            "`spoof-lightning export`, or released AASIST / SSL_Anti-spoofing "
             "weights (with model=<name>)."
         )
     if not isinstance(state, Mapping):
@@ -296,6 +296,38 @@ def check_weights(
     return stored
 
 
+def _load_weights(
+    net: nn.Module, state: Mapping[str, Any], path: Path, described: str, release: str | None
+) -> None:
+    """Copy ``state`` into ``net`` once :func:`check_weights` accepts it (the error of a
+    ``release`` layout names the configs it needs)."""
+    try:
+        net.load_state_dict(check_weights(net, state, path, described))
+    except CheckpointError as err:
+        if release is None:
+            raise
+        raise CheckpointError(f"{err}. The file holds {release_hint(release)}") from None
+
+
+def load_released_weights(
+    net: Countermeasure, path: Path, configs: Mapping[str, Mapping[str, Any] | None]
+) -> None:
+    """Copy released weights (:mod:`spoof_lightning.models.released_weights`) into ``net``,
+    for fine-tuning; ``configs``, ``net``'s ``frontend`` / ``model`` configs, must be the
+    release's (when ``model`` is given) and every weight must fit."""
+    content = read_checkpoint(path)
+    layout = released_layout(content)
+    if layout is None:
+        raise CheckpointError(f"{path} is not a released AASIST or SSL_Anti-spoofing state dict")
+    if configs.get("model"):
+        try:
+            release_configs(layout, configs)
+        except ValueError as err:
+            raise CheckpointError(f"{path}: {err}") from None
+    state = released_state(content, layout)
+    _load_weights(net, state, path, "this run's front-end + model", layout)
+
+
 def load_countermeasure(
     path: str | Path,
     requested: Mapping[str, Mapping[str, Any]] | None = None,
@@ -320,12 +352,7 @@ def load_countermeasure(
     except Exception as err:  # bad stored hyper-parameters surface as many error types
         raise CheckpointError(f"{path}: cannot rebuild {described} {source}: {err}") from err
     net = Countermeasure(frontend, model)
-    try:
-        net.load_state_dict(check_weights(net, parts["state"], path, f"{described} {source}"))
-    except CheckpointError as err:
-        if "release" not in parts:
-            raise
-        raise CheckpointError(f"{err}. The file holds {release_hint(parts['release'])}") from None
+    _load_weights(net, parts["state"], path, f"{described} {source}", parts.get("release"))
     return LoadedModel(
         net=net.eval(),
         path=path,
@@ -421,6 +448,7 @@ __all__ = [
     "check_request",
     "check_resumable",
     "check_weights",
+    "load_released_weights",
     "describe",
     "load_countermeasure",
     "read_checkpoint",

@@ -1,8 +1,8 @@
 """Compare runs from their local run directories (no W&B needed).
 
-    python -m spoof_lightning.compare logs/multiruns/demo_sweep
-    python -m spoof_lightning.compare 'logs/runs/*' --csv runs.csv --md runs.md
-    python -m spoof_lightning.compare logs/multiruns/seeds --by-seed [--asv-scores FILE]
+    spoof-lightning compare logs/multiruns/demo_sweep
+    spoof-lightning compare 'logs/runs/*' --csv runs.csv --md runs.md
+    spoof-lightning compare logs/multiruns/seeds --by-seed [--asv-scores FILE]
 
 Every argument is a run directory, a folder searched for run directories (any depth: all
 versions ``<run_name>/v<N>`` of a name) or a glob. A run directory is one with
@@ -20,7 +20,6 @@ score file (ASVspoof 2019 CM format) with ``--asv-scores`` (an organisers' 2019 
 file; ``--tdcf`` picks the form).
 """
 
-import argparse
 import csv
 import glob
 import io
@@ -32,6 +31,7 @@ from statistics import mean, stdev
 from typing import Any
 
 from spoof_lightning.atomic import write_text
+from spoof_lightning.cli import CommandParser
 from spoof_lightning.metrics.report import evaluate_rows
 from spoof_lightning.metrics.scores import read_asv_scores_2019, read_cm_scores_2019
 from spoof_lightning.metrics.tdcf import AsvScores
@@ -266,9 +266,7 @@ def write_tables(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m spoof_lightning.compare", description=__doc__.split("\n\n")[0]
-    )
+    parser = CommandParser("compare", __doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="*", default=["logs"], help="run dirs, folders or globs")
     parser.add_argument("--csv", type=Path, help="write the table as CSV here")
     parser.add_argument("--md", type=Path, help="write the markdown table here")

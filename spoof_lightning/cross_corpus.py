@@ -1,10 +1,10 @@
 """Score one checkpoint on every evaluation corpus given, and tabulate EER + primary metric.
 
-    python -m spoof_lightning.cross_corpus ckpt=logs/runs/<run>/checkpoints/best.ckpt \\
+    spoof-lightning cross-corpus ckpt=logs/runs/<run>/checkpoints/best.ckpt \\
         la19_root=/data/ASVspoof2019 la21_root=/data/ASVspoof2021 df21_root=/data/ASVspoof2021 \\
         itw_root=/data/release_in_the_wild asv5_root=/data/ASVspoof5
 
-Each corpus whose root is given is scored as ``python eval.py ckpt=... data=<corpus>
+Each corpus whose root is given is scored as ``spoof-lightning eval ckpt=... data=<corpus>
 data.root=<root>`` would score it (conf/eval.yaml, composed per corpus, plus
 ``eval_overrides``), into ``<output_dir>/<corpus>/``. The table (``cross_corpus.md`` and
 ``cross_corpus.csv`` in ``output_dir``, rewritten atomically after each corpus) has each
@@ -13,21 +13,19 @@ LA (2019 form) and 2021 LA (2021 form) when their ASV scores are given (else the
 EER for 2021 DF and In-the-Wild, minDCF for ASVspoof 5. See conf/cross_corpus.yaml.
 """
 
-import csv
-import io
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import hydra
 from hydra import compose
 from omegaconf import DictConfig
 
+from spoof_lightning.atomic import write_text
 from spoof_lightning.build import ConfigError
-from spoof_lightning.cli import user_errors_reported
+from spoof_lightning.cli import hydra_app, user_errors_reported
+from spoof_lightning.compare import csv_table
 from spoof_lightning.evaluation import evaluate
 
 log = logging.getLogger(__name__)
@@ -147,30 +145,6 @@ def markdown(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def csv_text(rows: Sequence[Mapping[str, Any]]) -> str:
-    """The table as CSV, full precision."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
-    writer.writeheader()
-    writer.writerows({k: "" if row[k] is None else row[k] for k in COLUMNS} for row in rows)
-    return buffer.getvalue()
-
-
-def write_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` beside ``path``, flush it to disk, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        with open(partial, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-    return path
-
-
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Score every corpus given; returns ``{"rows": [...], "files": {...}}``."""
     if not cfg.get("ckpt") or not Path(cfg.ckpt).is_file():
@@ -190,13 +164,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         )
         rows.append(table_row(corpus, report["metrics"], output_dir))
         files = {
-            "md": write_atomic(output_dir / "cross_corpus.md", markdown(rows)),
-            "csv": write_atomic(output_dir / "cross_corpus.csv", csv_text(rows)),
+            "md": write_text(output_dir / "cross_corpus.md", markdown(rows)),
+            "csv": write_text(output_dir / "cross_corpus.csv", csv_table(rows, COLUMNS)),
         }
     return {"rows": rows, "files": files}
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="cross_corpus")
+@hydra_app("cross_corpus")
 def main(cfg: DictConfig) -> None:
     with user_errors_reported():
         result = run(cfg)

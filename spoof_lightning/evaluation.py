@@ -20,7 +20,6 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from spoof_lightning.build import ConfigError, instantiate_data, min_input_samples
 from spoof_lightning.checkpoint import PARTS, LoadedModel, check_request, load_countermeasure
-from spoof_lightning.cli import requested_configs
 from spoof_lightning.config_checks import (
     check_crops,
     check_eval_config,
@@ -32,6 +31,7 @@ from spoof_lightning.metrics.sasv import read_asv5_scores, read_asv5_trials, sas
 from spoof_lightning.metrics.scores import read_asv_scores_2019, read_asv_trials_2021
 from spoof_lightning.metrics.summary import add_decisions, join_rows, split_metrics
 from spoof_lightning.metrics.tdcf import AsvScores
+from spoof_lightning.models.released_weights import requested_configs
 from spoof_lightning.outputs import claim_output_dir, write_outputs
 from spoof_lightning.scoring import ScoreSet, score_split
 

@@ -1,7 +1,9 @@
 """Export a trained countermeasure for inference, front-end included.
 
-    python -m spoof_lightning.export ckpt=<checkpoint> format=onnx|torchscript|pt [out=<file>]
+    spoof-lightning export ckpt=<checkpoint> format=onnx|torchscript|pt [out=<file>]
         [calibration=<eval.py metrics.json>] [model=<name> frontend=<name> ...]
+
+Hydra overrides of conf/export.yaml, as for train and eval (``--help`` prints the usage).
 
 ``ckpt`` is a train.py checkpoint, an exported ``.pt`` or released weights (then
 ``model=aasist`` etc. say what they are, as for eval.py). ``out`` defaults to the checkpoint's
@@ -10,7 +12,7 @@ overwritten, and the file appears only once complete (written beside it, then re
 
 * ``pt``: tensors and plain data (``torch.load(weights_only=True)``), read by
   :func:`spoof_lightning.checkpoint.load_countermeasure`, ``eval.py ckpt=model.pt`` and
-  :mod:`spoof_lightning.infer`. Keys: ``format``, ``version``, ``frontend``, ``model``
+  ``spoof-lightning infer``. Keys: ``format``, ``version``, ``frontend``, ``model``
   (``_target_`` configs), ``names``, ``sample_rate``, ``eer_threshold`` (dev EER threshold
   or None), ``calibration`` (or None), ``config`` (the data config and sample rate of the
   run, for eval.py), ``source`` and ``state_dict``.
@@ -41,7 +43,7 @@ from spoof_lightning.checkpoint import (
     LoadedModel,
     load_countermeasure,
 )
-from spoof_lightning.cli import compose_requested, user_errors_reported
+from spoof_lightning.cli import compose_config, user_errors_reported
 from spoof_lightning.graph_export import (
     ExportError,
     check_lengths,
@@ -51,6 +53,7 @@ from spoof_lightning.graph_export import (
     to_torchscript,
     verify,
 )
+from spoof_lightning.models.released_weights import requested_configs
 
 # Parts of the run config an inference user can need; everything else is training-only.
 KEPT_CONFIG = ("sample_rate", "data")
@@ -72,7 +75,7 @@ def read_calibration(path: str | Path) -> dict[str, float]:
     except (ValueError, KeyError, TypeError, AttributeError):
         raise ConfigError(
             f"calibration={path} holds no calibration: give the <split>_metrics.json of "
-            "`python eval.py ckpt=<the same checkpoint> calibrate=true`"
+            "`spoof-lightning eval ckpt=<the same checkpoint> calibrate=true`"
         ) from None
     if not all(math.isfinite(v) for v in calibration.values()) or not 0 < calibration["prior"] < 1:
         raise ConfigError(f"calibration={path}: invalid values {calibration}")
@@ -138,7 +141,7 @@ def _write_graph(loaded: LoadedModel, temp: Path, form: str, info: dict[str, str
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ExportError(
             f"{loaded.describe()} ({loaded.path}) cannot be exported to {what} by torch: "
-            f"{reason}. Use format=pt (eval.py and spoof_lightning.infer read it)."
+            f"{reason}. Use format=pt (spoof-lightning eval and infer read it)."
         ) from err
     try:
         return verify(reader(temp)[0], loaded.net, check_lengths(length, min_samples), what)
@@ -187,29 +190,24 @@ def export_model(
 
 
 USAGE = (
-    "usage: python -m spoof_lightning.export ckpt=<checkpoint> format=onnx|torchscript|pt "
+    "usage: spoof-lightning export ckpt=<checkpoint> format=onnx|torchscript|pt "
     "[out=<file>] [calibration=<eval metrics.json>] [model=<name> frontend=<name> ...]"
 )
-OPTIONS = ("ckpt", "out", "format", "calibration")
 
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help") for a in args):
-        print(USAGE)
+        print(f"{USAGE}\n(conf/export.yaml)")
         return
-    options = dict(a.split("=", 1) for a in args if "=" in a)
-    overrides = [a for a in args if a.split("=", 1)[0].split(".")[0] in ("model", "frontend")]
-    unknown = [a for a in args if "=" not in a] + sorted(
-        set(options) - set(OPTIONS) - {a.split("=", 1)[0] for a in overrides}
-    )
-    if unknown or "ckpt" not in options or not ({"out", "format"} & options.keys()):
-        print(f"{USAGE}\n(got {' '.join(args) or 'no arguments'})", file=sys.stderr)
-        raise SystemExit(2)
     with user_errors_reported():
-        calibration = read_calibration(options["calibration"]) if "calibration" in options else None
-        loaded = load_countermeasure(options["ckpt"], *compose_requested(overrides))
-        out = export_loaded(loaded, options.get("out"), options.get("format"), calibration)
+        cfg = compose_config("export", args)
+        if "ckpt" not in cfg or not (cfg.out or cfg.format):
+            raise ConfigError(f"give ckpt= and format= or out= ({USAGE})")
+        calibration = read_calibration(cfg.calibration) if cfg.calibration else None
+        requested = requested_configs(cfg, cfg.hydra.runtime.choices)
+        loaded = load_countermeasure(cfg.ckpt, *requested)
+        out = export_loaded(loaded, cfg.out, cfg.format, calibration)
     n_params = sum(p.numel() for p in loaded.net.parameters())
     print(f"exported {loaded.describe()} ({n_params:,} parameters) to {out}")
 

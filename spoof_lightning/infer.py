@@ -1,6 +1,6 @@
 """Score audio files with an exported or trained countermeasure; no Hydra, no training config.
 
-    python -m spoof_lightning.infer model.onnx|model.ts|model.pt|best.ckpt file.wav [...]
+    spoof-lightning infer model.onnx|model.ts|model.pt|best.ckpt file.wav [...]
         [--threshold T]
 
 Prints one tab-separated line per file: ``file``, ``score`` (logit_bona - logit_spoof,
@@ -15,11 +15,10 @@ Each file is read as eval.py reads it (mono, resampled to the model's rate), the
 to its first ``eval_crop`` samples and padded (the checkpoint's data config, stored in the
 export), so the scores are those of ``eval.py`` on the same checkpoint. The Python API is
 :class:`Scorer`: ``Scorer.load(path).score_file("a.wav")``. Released weights (``AASIST.pth``)
-store no config: export them first (``python -m spoof_lightning.export ckpt=AASIST.pth
+store no config: export them first (``spoof-lightning export ckpt=AASIST.pth
 model=aasist format=onnx``).
 """
 
-import argparse
 import math
 import sys
 import zipfile
@@ -30,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from spoof_lightning.cli import CommandParser
 from spoof_lightning.data.audio import AudioError, fix_length, load_audio
 
 EXIT_BAD_INPUT = 2
@@ -154,9 +154,7 @@ def format_result(result: Result, calibrated: bool) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m spoof_lightning.infer", description=__doc__.splitlines()[0]
-    )
+    parser = CommandParser("infer", __doc__.splitlines()[0])
     parser.add_argument("model", help="model.onnx, model.ts, model.pt or a train.py checkpoint")
     parser.add_argument("files", nargs="+", help="audio files (wav, flac, ogg, mp3, ...)")
     parser.add_argument("--threshold", type=float, help="decision threshold (default: stored)")

@@ -1,12 +1,12 @@
 """Start training from released weights instead of a random initialisation.
 
-:class:`InitFromReleasedWeights` loads the released weights of a published model
-(:mod:`spoof_lightning.models.released_weights`: the official AASIST / AASIST-L of
+:class:`InitFromReleasedWeights` is the Lightning glue of
+:func:`spoof_lightning.checkpoint.load_released_weights` (the official AASIST / AASIST-L of
 clovaai/aasist, Jung et al., ICASSP 2022; wav2vec 2.0 XLS-R + AASIST of
-TakHemlata/SSL_Anti-spoofing, Tak et al., Odyssey 2022) into the LightningModule's
-front-end and model when fitting starts: fine-tuning a released model. A resumed run
-(``trainer.fit(ckpt_path=...)``, i.e. ``resume=true``) keeps the weights of its own
-checkpoint: the released ones are loaded only into a fresh run.
+TakHemlata/SSL_Anti-spoofing, Tak et al., Odyssey 2022): it loads them into the
+LightningModule's front-end and model when fitting starts, fine-tuning a released model. A
+resumed run (``trainer.fit(ckpt_path=...)``, i.e. ``resume=true``) keeps the weights of its
+own checkpoint: the released ones are loaded only into a fresh run.
 """
 
 import logging
@@ -15,19 +15,8 @@ from pathlib import Path
 import lightning as L
 from torch import nn
 
-from spoof_lightning.checkpoint import (
-    CheckpointError,
-    Countermeasure,
-    check_weights,
-    read_checkpoint,
-)
+from spoof_lightning.checkpoint import Countermeasure, load_released_weights
 from spoof_lightning.models.aasist import AASIST
-from spoof_lightning.models.released_weights import (
-    release_configs,
-    release_hint,
-    released_layout,
-    released_state,
-)
 from spoof_lightning.models.ssl_aasist import SSLAASIST
 
 log = logging.getLogger(__name__)
@@ -72,24 +61,9 @@ class InitFromReleasedWeights(L.Callback):
                 "callbacks.init_official.path to the released AASIST.pth, AASIST-L.pth or "
                 "SSL_Anti-spoofing model file)"
             )
-        content = read_checkpoint(self.path)
-        layout = released_layout(content)
-        if layout is None:
-            raise CheckpointError(
-                f"{self.path} is not a released AASIST or SSL_Anti-spoofing state dict"
-            )
         hparams = getattr(pl_module, "hparams", {})
-        if "model" in hparams:
-            try:
-                release_configs(layout, {p: hparams.get(p) for p in ("frontend", "model")})
-            except ValueError as err:
-                raise CheckpointError(f"{self.path}: {err}") from None
-        state = released_state(content, layout)
-        try:
-            stored = check_weights(net, state, self.path, "this run's front-end + model")
-        except CheckpointError as err:
-            raise CheckpointError(f"{err}. The file holds {release_hint(layout)}") from None
-        net.load_state_dict(stored)  # copies into the module's own parameters
+        configs = {part: hparams.get(part) for part in ("frontend", "model")}
+        load_released_weights(net, self.path, configs)  # copies into the module's parameters
         self.loaded = True
         log.info("Initialised %s + %s from %s", self.frontend_attr, self.model_attr, self.path)
 

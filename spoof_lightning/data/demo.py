@@ -14,7 +14,6 @@ classes apart. Speakers are disjoint between splits; bona fide : spoof is 1 : 4.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from spoof_lightning.cli import CommandParser
 from spoof_lightning.data.corpora.asvspoof2019 import official_paths
 from spoof_lightning.data.demo_signals import (
     ATTACKS,
@@ -189,8 +189,8 @@ def ensure_demo_corpus(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m spoof_lightning.data.demo ROOT [--seed S]``: build the demo corpus."""
-    parser = argparse.ArgumentParser(description=main.__doc__)
+    """``spoof-lightning demo ROOT [--seed S]``: build the demo corpus."""
+    parser = CommandParser("demo", main.__doc__)
     parser.add_argument("root", type=Path)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-train", type=int, default=600)

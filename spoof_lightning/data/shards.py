@@ -15,7 +15,7 @@ is only readable through litdata.
 
 Usage::
 
-    python -m spoof_lightning.data.shards --corpus asvspoof2019_la --root /data/ASVspoof2019 \\
+    spoof-lightning shards --corpus asvspoof2019_la --root /data/ASVspoof2019 \\
         --split train --out /data/shards/la19 [--shard-size 1000] [--on-error skip]
 
 writes ``/data/shards/la19/train/{shard-000000.tar,...,index.json}``; then train with
@@ -24,7 +24,6 @@ writes ``/data/shards/la19/train/{shard-000000.tar,...,index.json}``; then train
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import logging
@@ -34,6 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from spoof_lightning.atomic import write_text
+from spoof_lightning.cli import CommandParser
 from spoof_lightning.data.preflight import Level, Policy, apply_policy, check_split
 from spoof_lightning.data.protocols import SPLITS, Problem, Utterance, load_split
 
@@ -114,10 +114,7 @@ def convert(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m spoof_lightning.data.shards",
-        description="Convert a corpus split to WebDataset tar shards (see the module docstring).",
-    )
+    parser = CommandParser("shards", "Convert a corpus split to WebDataset tar shards.")
     parser.add_argument("--corpus", required=True, help="registry name, e.g. asvspoof2019_la")
     parser.add_argument("--root", required=True, help="corpus root (what data.root would be)")
     parser.add_argument("--split", required=True, nargs="+", choices=SPLITS)

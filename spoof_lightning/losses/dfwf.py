@@ -13,7 +13,7 @@ a frozen copy of the model from the previous experience constrains it::
 Genuine speech is what the experiences share, so only bona fide embeddings are aligned;
 spoofed ones are free to move towards the new attacks. With no old model (the first
 experience), or ``lambda_kd = lambda_psa = 0`` (plain fine-tuning), it is the CE alone.
-The continual loop (``spoof_lightning.lit.continual``) calls :meth:`remember` after each
+The continual loop (``spoof_lightning.continual_training``) calls :meth:`remember` after each
 experience. The old model is held outside the module tree (not trained, not in
 checkpoints).
 """

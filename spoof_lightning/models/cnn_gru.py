@@ -1,154 +1,24 @@
-"""CNN-GRU countermeasure in the style of RawNet2.
+"""The demo's small CNN-GRU: RawNet2's layers (:mod:`spoof_lightning.models.rawnet2`) at demo
+size, with the paper's pre-activation block."""
 
-Tak et al., "End-to-end anti-spoofing with RawNet2", ICASSP 2021 (after Jung et al.,
-"Improved RawNet with filter-wise rescaling for text-independent speaker verification",
-Interspeech 2020). Pipeline::
+from typing import Any
 
-    stem      learnable strided conv (1 input channel) | 1x1 projection | identity
-              -> |x| -> max-pool 3 -> BN -> SELU
-    groups    residual blocks (BN, LeakyReLU(0.3), conv3, BN, LeakyReLU, conv3, + skip,
-              max-pool 3) each followed by filter-wise feature map scaling (FMS):
-              s = sigmoid(W avgpool(x)), x <- x * s + s
-    GRU       BN -> SELU -> GRU; the last time step is the embedding
-    head      [Linear(gru_hidden, fc_hidden)] -> Linear(., 2)
+from spoof_lightning.models.rawnet2 import RawNet2
 
-``filts = [stem_channels, [in, out], [in, out], ...]``; each group has ``blocks_per_group``
-blocks, the first mapping in -> out and the others out -> out. RawNet2's
-``[20, [20, 20], [20, 128], [128, 128]]`` with 2 blocks per group gives its 2 + 4 blocks.
-The RawNet2 preset reads the output of a fixed 20-filter sinc front-end, so the stem is the
-identity there. Unlike the reference implementation the pre-activation of each block feeds
-its first conv (the official code discards it; the parameter count is the same).
-
-To accept any input length (a 400-frame LFCC as well as a 64,600-sample waveform) every
-max-pool by 3 is skipped when it would leave fewer than ``min_frames`` frames.
-``stage_features``: the output of each residual group, then the GRU output sequence.
-"""
-
-from collections.abc import Sequence
-from typing import ClassVar
-
-import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
-
-from spoof_lightning.contracts import ModelOutput
-
-POOL = 3
+DEMO_SIZE = {
+    "filts": (16, (16, 16), (16, 32), (32, 32)),
+    "first_conv_kernel": 129,
+    "first_conv_stride": 4,
+    "gru_hidden": 64,
+    "gru_layers": 1,
+    "fc_hidden": 0,
+    "preactivation": True,
+}
 
 
-@torch.jit.script_if_tracing  # the branch stays a branch in TorchScript / ONNX exports
-def _pool(x: Tensor, min_frames: int, pool: int = POOL) -> Tensor:
-    """Max-pool time by ``pool`` unless fewer than ``min_frames`` frames would remain."""
-    if x.shape[-1] // pool >= min_frames:
-        return F.max_pool1d(x, pool)
-    return x
+class CNNGRU(RawNet2):
+    """RawNet2-style CNN-GRU, ~0.05M parameters (conf/model/cnn_gru.yaml): :class:`RawNet2`
+    whose keyword arguments default to :data:`DEMO_SIZE`."""
 
-
-class ResidualBlock(nn.Module):
-    """Pre-activation residual block with max-pooling and FMS (see the module docstring)."""
-
-    def __init__(self, in_ch: int, out_ch: int, first: bool, min_frames: int) -> None:
-        super().__init__()
-        self.pre = (
-            nn.Identity() if first else nn.Sequential(nn.BatchNorm1d(in_ch), nn.LeakyReLU(0.3))
-        )
-        self.conv1 = nn.Conv1d(in_ch, out_ch, 3, padding=1)
-        self.mid = nn.Sequential(nn.BatchNorm1d(out_ch), nn.LeakyReLU(0.3))
-        self.conv2 = nn.Conv1d(out_ch, out_ch, 3, padding=1)
-        self.skip = nn.Identity() if in_ch == out_ch else nn.Conv1d(in_ch, out_ch, 1)
-        self.fms = nn.Linear(out_ch, out_ch)
-        self.min_frames = min_frames
-
-    def forward(self, x: Tensor) -> Tensor:
-        out = self.conv2(self.mid(self.conv1(self.pre(x))))
-        out = _pool(out + self.skip(x), self.min_frames)
-        scale = torch.sigmoid(self.fms(out.mean(dim=-1))).unsqueeze(-1)
-        return out * scale + scale
-
-
-class CNNGRU(nn.Module):
-    """RawNet2-style CNN-GRU on a waveform [B, 1, T] or any feature map [B, C, T'].
-
-    Args:
-        in_channels: channels of the front-end output.
-        filts: ``[stem_channels, [in, out], ...]``; one entry per residual group.
-        blocks_per_group: residual blocks in each group (RawNet2: 2).
-        first_conv_kernel, first_conv_stride: the learnable stem conv, used only when
-            ``in_channels == 1`` (a raw waveform).
-        gru_hidden, gru_layers: the GRU.
-        fc_hidden: width of a linear layer between the GRU and the 2-way output (RawNet2:
-            1024, with no non-linearity in between as in the paper's code); 0 = none.
-        min_frames: never max-pool below this many frames.
-    """
-
-    accepts: ClassVar[frozenset[str]] = frozenset({"waveform", "timefreq"})
-
-    def __init__(
-        self,
-        in_channels: int,
-        filts: Sequence[int | Sequence[int]] = (16, (16, 16), (16, 32), (32, 32)),
-        blocks_per_group: int = 2,
-        first_conv_kernel: int = 129,
-        first_conv_stride: int = 4,
-        gru_hidden: int = 64,
-        gru_layers: int = 1,
-        fc_hidden: int = 0,
-        min_frames: int = 8,
-    ) -> None:
-        super().__init__()
-        stem_ch, groups = self._check_filts(filts)
-        if in_channels == 1:
-            self.stem = nn.Conv1d(1, stem_ch, first_conv_kernel, stride=first_conv_stride)
-        elif in_channels != stem_ch:
-            self.stem = nn.Conv1d(in_channels, stem_ch, 1)
-        else:
-            self.stem = nn.Identity()
-        self.stem_norm = nn.Sequential(nn.BatchNorm1d(stem_ch), nn.SELU())
-        self.groups = nn.ModuleList()
-        for g, (g_in, g_out) in enumerate(groups):
-            blocks = [
-                ResidualBlock(g_in if b == 0 else g_out, g_out, g == 0 and b == 0, min_frames)
-                for b in range(blocks_per_group)
-            ]
-            self.groups.append(nn.Sequential(*blocks))
-        last = groups[-1][1]
-        self.pre_gru = nn.Sequential(nn.BatchNorm1d(last), nn.SELU())
-        self.gru = nn.GRU(last, gru_hidden, num_layers=gru_layers, batch_first=True)
-        self.fc = nn.Linear(gru_hidden, fc_hidden) if fc_hidden > 0 else nn.Identity()
-        self.out = nn.Linear(fc_hidden if fc_hidden > 0 else gru_hidden, 2)
-        self.min_frames = min_frames
-
-    @staticmethod
-    def _check_filts(filts: Sequence[int | Sequence[int]]) -> tuple[int, list[tuple[int, int]]]:
-        try:
-            stem_ch = int(filts[0])
-            groups = [(int(a), int(b)) for a, b in filts[1:]]
-        except (TypeError, ValueError, IndexError):
-            raise ValueError(
-                f"model.filts={filts!r} must look like [stem, [in, out], [in, out], ...]"
-            ) from None
-        if not groups:
-            raise ValueError("model.filts needs at least one [in, out] group after the stem")
-        widths = [stem_ch] + [out for _, out in groups]  # what each group receives, then gives
-        for i, ((g_in, _), given) in enumerate(zip(groups, widths, strict=False)):
-            if g_in != given:
-                raise ValueError(
-                    f"model.filts={filts!r}: group {i + 1} expects {g_in} input channels "
-                    f"but receives {given}"
-                )
-        return stem_ch, groups
-
-    def forward(self, x: Tensor) -> ModelOutput:
-        if x.dim() != 3:
-            raise ValueError(f"CNNGRU expects features [B, C, T'], got {tuple(x.shape)}")
-        x = _pool(self.stem(x).abs(), self.min_frames)
-        x = self.stem_norm(x)
-        stages = []
-        for group in self.groups:
-            x = group(x)
-            stages.append(x)
-        seq, _ = self.gru(self.pre_gru(x).transpose(1, 2))  # [B, T'', H]
-        stages.append(seq.transpose(1, 2))
-        embedding = seq[:, -1]
-        logits = self.out(self.fc(embedding))
-        return ModelOutput(logits=logits, embedding=embedding, stage_features=stages)
+    def __init__(self, in_channels: int, **kwargs: Any) -> None:
+        super().__init__(in_channels, **{**DEMO_SIZE, **kwargs})

@@ -22,12 +22,14 @@ key and shape against the model the config builds.
 from collections.abc import Mapping
 from typing import Any
 
+from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import Tensor
 
 from spoof_lightning.frontends.ssl_weights import to_torchaudio
 from spoof_lightning.models.official_checkpoints import official_to_ours
 
 SAMPLE_RATE = 16000
+PARTS = ("frontend", "model")  # the configs a release is loaded into
 # layout: what it is, the model configs it fits, the front-end it was trained with, the
 # front-end settings the weights depend on, and how the authors' code feeds it at test time.
 RELEASES: dict[str, dict[str, Any]] = {
@@ -107,6 +109,23 @@ def released_state(content: Mapping[str, Tensor], layout: str) -> dict[str, Tens
     return renamed
 
 
+def requested_configs(
+    cfg: DictConfig, choices: Mapping[str, Any]
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """The resolved ``frontend`` / ``model`` configs that a command's ``cfg`` names (eval's
+    optional ``model=aasist``) and their config-group names: what released weights, which
+    store no config, are loaded into. While ``sample_rate`` is unset they resolve at 16 kHz,
+    the rate of the released models."""
+    rate = cfg.get("sample_rate")
+    with open_dict(cfg):
+        cfg.sample_rate = rate or SAMPLE_RATE
+        requested = {
+            part: OmegaConf.to_container(cfg[part], resolve=True) for part in PARTS if cfg.get(part)
+        }
+        cfg.sample_rate = rate
+    return requested, {part: str(choices[part]) for part in PARTS if choices.get(part)}
+
+
 def release_hint(layout: str) -> str:
     """How to name the configs of a release, for error messages."""
     release = RELEASES[layout]
@@ -145,6 +164,7 @@ __all__ = [
     "SAMPLE_RATE",
     "release_configs",
     "release_hint",
+    "requested_configs",
     "released_layout",
     "released_state",
 ]

@@ -1,4 +1,5 @@
-"""Run train.py / eval.py as a user would, with settings that keep runs to seconds."""
+"""Run train.py / eval.py or a ``spoof-lightning`` command as a user would, with settings that
+keep runs to seconds."""
 
 import os
 import resource
@@ -21,10 +22,13 @@ FAST = [
 
 
 def _run(script: str, overrides: tuple[str, ...], timeout: int) -> subprocess.CompletedProcess:
+    """``python <script>.py ...``, or ``spoof-lightning <script> ...`` (``python -m
+    spoof_lightning``: the console script exists only once the project is pip-installed)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "disabled"}
     env.pop("HYDRA_FULL_ERROR", None)
+    command = [str(REPO / script)] if script.endswith(".py") else ["-m", "spoof_lightning", script]
     return subprocess.run(
-        [sys.executable, str(REPO / script), *overrides],
+        [sys.executable, *command, *overrides],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -36,7 +40,7 @@ def _run(script: str, overrides: tuple[str, ...], timeout: int) -> subprocess.Co
 def run_cli(
     script: str, *overrides: str, timeout: int = 300, check: bool = True
 ) -> subprocess.CompletedProcess:
-    """Run train.py / eval.py like a user would; fail with its output on a non-zero exit
+    """Run train.py / eval.py / a command like a user would; fail with its output on a non-zero exit
     (unless ``check=False``: the caller looks at the exit status)."""
     proc = _run(script, overrides, timeout)
     if check and proc.returncode != 0:

@@ -30,10 +30,10 @@ QUIET_EVAL = ["progress_bar=false", "plots=false"]
 FOLDER_IN_PROCESS = ["data.num_workers=0", "data.persistent_workers=false", "data.pin_memory=false"]
 
 
-def run_module(module: str, *args: str) -> subprocess.CompletedProcess:
-    """``python -m <module> args`` from the repository, failing with its output."""
+def run_command(command: str, *args: str) -> subprocess.CompletedProcess:
+    """``spoof-lightning <command> args`` from the repository, failing with its output."""
     proc = subprocess.run(
-        [sys.executable, "-m", module, *args],
+        [sys.executable, "-m", "spoof_lightning", command, *args],
         cwd=REPO,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         capture_output=True,
@@ -42,7 +42,7 @@ def run_module(module: str, *args: str) -> subprocess.CompletedProcess:
     )
     if proc.returncode != 0:
         pytest.fail(
-            f"{module} {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+            f"{command} {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         )
     return proc
 
@@ -85,17 +85,15 @@ def test_official_aasist_scores_a_folder_then_exports(tmp_path: Path) -> None:
         assert scores[utt] == pytest.approx(score, abs=1e-4)
 
     onnx_file = tmp_path / "aasist.onnx"
-    run_module(
-        "spoof_lightning.export",
+    run_command(
+        "export",
         f"ckpt={REFERENCE / 'AASIST.pth'}",
         "model=aasist",
         "format=onnx",
         f"out={onnx_file}",
     )
     inferred = infer_scores(
-        run_module(
-            "spoof_lightning.infer", str(onnx_file), *map(str, sorted(folder.iterdir()))
-        ).stdout
+        run_command("infer", str(onnx_file), *map(str, sorted(folder.iterdir()))).stdout
     )
     for utt, score in official.items():
         assert inferred[utt] == pytest.approx(score, abs=1e-4)
@@ -146,10 +144,8 @@ def test_a_fine_tuned_ssl_run_needs_no_pretrained_file(demo_root: Path, tmp_path
     assert len(csv_scores(tmp_path / "eval_swa" / "test_scores.csv")) == len(scores)
 
     onnx_file = tmp_path / "ssl.onnx"
-    run_module("spoof_lightning.export", f"ckpt={best}", "format=onnx", f"out={onnx_file}")
+    run_command("export", f"ckpt={best}", "format=onnx", f"out={onnx_file}")
     flac = sorted((demo_root / "LA" / "ASVspoof2019_LA_eval" / "flac").glob("*.flac"))[:3]
-    inferred = infer_scores(
-        run_module("spoof_lightning.infer", str(onnx_file), *map(str, flac)).stdout
-    )
+    inferred = infer_scores(run_command("infer", str(onnx_file), *map(str, flac)).stdout)
     for utt, score in inferred.items():
         assert score == pytest.approx(scores[utt], abs=1e-4)

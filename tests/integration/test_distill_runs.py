@@ -17,8 +17,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from spoof_lightning.checkpoint import load_countermeasure
+from spoof_lightning.continual_training import RESULTS_JSON, RESULTS_MD, run_continual
 from spoof_lightning.contracts import scores_from_logits
-from spoof_lightning.lit.continual import RESULTS_JSON, RESULTS_MD, run_continual
 from spoof_lightning.lit.detector import Detector
 from spoof_lightning.metrics.eer import compute_eer
 from spoof_lightning.training import detector_from_config

@@ -219,7 +219,7 @@ def test_export_command_line(tmp_path: Path, ckpt: Path, capsys: pytest.CaptureF
     with pytest.raises(SystemExit) as exit_code:  # bad input: usage, exit 2
         main([f"ckpt={ckpt}"])
     assert exit_code.value.code == 2
-    assert "usage: python -m spoof_lightning.export" in capsys.readouterr().err
+    assert "usage: spoof-lightning export" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_code:
         main([f"ckpt={tmp_path / 'missing.ckpt'}", f"out={tmp_path / 'x.pt'}"])
     assert exit_code.value.code == 2

@@ -1,11 +1,13 @@
 """train.py / eval.py end a user error with one paragraph and exit code 2."""
 
+import importlib
+
 import pytest
 
 from spoof_lightning.atomic import DiskFullError
 from spoof_lightning.build import ConfigError
 from spoof_lightning.checkpoint import CheckpointError
-from spoof_lightning.cli import user_errors_reported
+from spoof_lightning.cli import USER_ERRORS, user_errors, user_errors_reported
 from spoof_lightning.rundir import RunDirError
 
 
@@ -38,3 +40,10 @@ def test_other_errors_pass_through(monkeypatch):
     monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
     with pytest.raises(RuntimeError), user_errors_reported():
         raise RuntimeError("CUDA out of memory")
+
+
+def test_every_user_error_named_is_an_exception_of_its_module():
+    for module, names in USER_ERRORS.items():
+        for name in names:
+            error = getattr(importlib.import_module(module), name)
+            assert issubclass(error, Exception) and error in user_errors(), (module, name)

@@ -100,7 +100,7 @@ def test_the_command_writes_the_table(tmp_path: Path):
     itw = make_in_the_wild(tmp_path / "itw", per_speaker=(2, 2))
     ckpt = _energy_checkpoint(tmp_path / "energy.ckpt")
     proc = subprocess.run(
-        [sys.executable, "-m", "spoof_lightning.cross_corpus", f"ckpt={ckpt}", f"itw_root={itw}",
+        [sys.executable, "-m", "spoof_lightning", "cross-corpus", f"ckpt={ckpt}", f"itw_root={itw}",
          f"eval_overrides={EVAL_OVERRIDES}", f"hydra.run.dir={tmp_path / 'run'}"],
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )  # fmt: skip

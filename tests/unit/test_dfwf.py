@@ -7,12 +7,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from spoof_lightning.build import ConfigError
-from spoof_lightning.contracts import ModelOutput
-from spoof_lightning.lit.continual import (
+from spoof_lightning.continual_training import (
     continual_metrics,
     experiences_from_config,
     format_markdown,
 )
+from spoof_lightning.contracts import ModelOutput
 from spoof_lightning.losses.dfwf import DFWF, alignment_loss
 
 

@@ -7,7 +7,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from spoof_lightning.build import ConfigError
-from spoof_lightning.cli import USER_ERRORS
+from spoof_lightning.cli import user_errors
 from spoof_lightning.config_checks import EVAL_RULES, rule_problems
 from spoof_lightning.data.datamodule import AntiSpoofDataModule
 from spoof_lightning.data.protocols import SplitUnavailableError, load_split
@@ -133,4 +133,4 @@ def test_in_the_wild_is_scored_per_speaker_and_refused_for_training(tmp_path: Pa
     module = AntiSpoofDataModule(corpus="in_the_wild", root=str(tmp_path / "itw"))
     with pytest.raises(SplitUnavailableError, match="evaluation-only") as error:
         module.setup("fit")
-    assert isinstance(error.value, USER_ERRORS)  # exit 2 with the message, no traceback
+    assert isinstance(error.value, user_errors())  # exit 2 with the message, no traceback

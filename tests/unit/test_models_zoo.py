@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 
 from spoof_lightning.contracts import IncompatiblePairError, ModelOutput, check_pair
 from spoof_lightning.models.cnn_gru import CNNGRU
+from spoof_lightning.models.rawnet2 import RawNet2
 from spoof_lightning.models.se_res2net import SERes2Net
 from spoof_lightning.models.tssdnet import IncTSSDNet, ResTSSDNet
 
@@ -102,6 +103,26 @@ def test_rawnet2_preset_runs_on_sinc_like_input() -> None:
     check_output(out, 2)
     assert out.embedding.shape == (2, 1024)
     assert [f.shape[1] for f in out.stage_features] == [20, 128, 128, 1024]
+
+
+def test_rawnet2_official_block_feeds_its_input_to_the_first_conv() -> None:
+    """The official RawNet2 block computes BN + LeakyReLU and discards it: changing that BN
+    changes nothing (and it is frozen); the paper's block (preactivation=True) uses it."""
+    x = torch.randn(2, 20, 3000, generator=torch.Generator().manual_seed(0))
+    small = {"filts": [20, [20, 20], [20, 32]], "gru_hidden": 16, "gru_layers": 1}
+    for preactivation in (False, True):
+        torch.manual_seed(0)
+        net = RawNet2(20, preactivation=preactivation, **small).eval()
+        pre_norm = net.groups[0][1].pre[0]  # the second block of the first group
+        assert pre_norm.weight.requires_grad == preactivation
+        before = net(x).logits
+        with torch.no_grad():
+            pre_norm.weight.mul_(3.0)
+            pre_norm.bias.add_(1.0)
+        changed = not torch.equal(before, net(x).logits)
+        assert changed == preactivation
+    assert isinstance(model("rawnet2", in_channels=20), RawNet2)
+    assert not model("rawnet2", in_channels=20).groups[1][0].pre[0].weight.requires_grad
 
 
 def test_cnn_gru_learns_one_step() -> None:

@@ -1,5 +1,7 @@
 """Continual learning over a sequence of experiences: DFWF against plain fine-tuning.
 
+    spoof-lightning continual experiment=dfwf_demo   (conf/continual.yaml)
+
 Ma et al., "Continual learning for fake audio detection", Interspeech 2021 (DFWF, see
 :mod:`spoof_lightning.losses.dfwf`). The model learns experience 1, 2, ... in turn
 (new attacks, or a new corpus), each with its own train/val/test splits. After each
@@ -47,6 +49,7 @@ from spoof_lightning.build import (
 )
 from spoof_lightning.callbacks.config_in_checkpoint import ConfigInCheckpoint
 from spoof_lightning.checkpoint import describe, read_checkpoint
+from spoof_lightning.cli import hydra_app, user_errors_reported
 from spoof_lightning.config_checks import (
     check_crops,
     check_train_config,
@@ -252,6 +255,20 @@ def format_markdown(results: Mapping[str, Any]) -> str:
         average, forgetting = result["average_eer_percent"], result["average_forgetting_percent"]
         lines.append(f"| {regime} | {average:.2f} | {forgetting:.2f} |")
     return "\n".join(lines) + "\n"
+
+
+@hydra_app("continual")
+def main(cfg: DictConfig) -> float:
+    with user_errors_reported():
+        results = run_continual(cfg)
+    print(format_markdown(results))
+    print(f"run directory {results['run_dir']}")
+    # What a sweeper minimises: the average EER of DFWF after the last experience.
+    return results["regimes"]["dfwf"]["average_eer_percent"]
+
+
+if __name__ == "__main__":
+    main()
 
 
 __all__ = [
