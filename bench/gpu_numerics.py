@@ -26,9 +26,9 @@ from bench.gpu_parts import (
     synthetic_loader,
     tf32,
 )
+from spoof_lightning.checkpoint import Countermeasure, load_released_weights
 from spoof_lightning.contracts import scores_from_logits
 from spoof_lightning.metrics.eer import compute_eer
-from spoof_lightning.models.official_checkpoints import load_official_aasist
 from spoof_lightning.training import detector_from_config
 
 # clovaai/aasist config/AASIST.conf "model_config" (the official model's arguments).
@@ -41,6 +41,11 @@ OFFICIAL_AASIST_CONF = {
     "pool_ratios": [0.5, 0.7, 0.5, 0.5],
     "temperatures": [2.0, 2.0, 100.0, 100.0],
 }
+
+
+def load_official_weights(module: Any, path: Path) -> None:
+    """The official weights into a Detector's front-end + model, checked against its configs."""
+    load_released_weights(Countermeasure(module.frontend, module.model), path, module.hparams)
 
 
 def score_set(ctx: Context) -> tuple[torch.Tensor, np.ndarray]:
@@ -72,7 +77,7 @@ def part_agreement(ctx: Context) -> None:
     ref = np.load(reference) if reference.is_file() else None
     for variant, experiment in (("AASIST", "aasist_la19"), ("AASIST-L", "aasist_l_la19")):
         module = detector_from_config(ctx.compose(experiment))
-        load_official_aasist(ctx.official_dir / f"{variant}.pth", module.frontend, module.model)
+        load_official_weights(module, ctx.official_dir / f"{variant}.pth")
         module.to(ctx.device).eval()
         logits = {}
         for mode in ("fp32", "tf32", "bf16", "fp16"):
@@ -233,7 +238,7 @@ def part_compile(ctx: Context) -> None:
     waves = 0.1 * torch.randn(8, crop, generator=torch.Generator().manual_seed(1))
     logits = []
     for _, module in runs.values():
-        load_official_aasist(ctx.official_dir / "AASIST.pth", module.frontend, module.model)
+        load_official_weights(module, ctx.official_dir / "AASIST.pth")
         module.to(ctx.device).eval()
         with torch.no_grad(), tf32(False):
             logits.append(run_batches(module, waves, ctx.device, size=8))

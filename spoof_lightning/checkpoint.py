@@ -185,7 +185,7 @@ def _released(
     }
 
 
-def _unpack(
+def unpack_checkpoint(
     content: dict[str, Any],
     path: Path,
     requested: Mapping[str, Mapping[str, Any]] | None = None,
@@ -310,16 +310,23 @@ def _load_weights(
 
 
 def load_released_weights(
-    net: Countermeasure, path: Path, configs: Mapping[str, Mapping[str, Any] | None]
+    net: Countermeasure,
+    path: str | Path,
+    configs: Mapping[str, Mapping[str, Any] | None] | None = None,
 ) -> None:
-    """Copy released weights (:mod:`spoof_lightning.models.released_weights`) into ``net``,
-    for fine-tuning; ``configs``, ``net``'s ``frontend`` / ``model`` configs, must be the
-    release's (when ``model`` is given) and every weight must fit."""
+    """Copy released weights (:mod:`spoof_lightning.models.released_weights`, e.g. the
+    official ``AASIST.pth``) into ``net``, in place: to fine-tune them, or to check them.
+
+    ``configs``, ``net``'s ``frontend`` / ``model`` configs, must be the release's (checked
+    when ``model`` is given) and every weight must fit ``net``; each refusal is a
+    :class:`CheckpointError` naming the file and what differs.
+    """
+    path = Path(path)
     content = read_checkpoint(path)
     layout = released_layout(content)
     if layout is None:
         raise CheckpointError(f"{path} is not a released AASIST or SSL_Anti-spoofing state dict")
-    if configs.get("model"):
+    if configs and configs.get("model"):
         try:
             release_configs(layout, configs)
         except ValueError as err:
@@ -339,7 +346,7 @@ def load_countermeasure(
     ``names`` are used only by released weights, which store no config.
     """
     path = Path(path)
-    parts = _unpack(read_checkpoint(path), path, requested, names)
+    parts = unpack_checkpoint(read_checkpoint(path), path, requested, names)
     names = parts["names"]
     described = describe(parts["frontend"], parts["model"], names)
     source = "as requested" if "release" in parts else "as its stored config describes"
@@ -366,90 +373,16 @@ def load_countermeasure(
     )
 
 
-# What Lightning stores to continue a fit (a resumed run needs them all).
-TRAINING_STATE = ("epoch", "global_step", "loops", "optimizer_states")
-
-
-def check_resumable(path: str | Path, expected: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
-    """Refuse a ``last.ckpt`` that ``resume`` cannot continue, before a Trainer touches it.
-
-    It must read as plain data (``weights_only``: truncated, foreign or pickled-code files
-    are refused with :func:`read_checkpoint`'s messages), be a train.py checkpoint with its
-    training state, and hold the ``frontend`` and ``model`` configs of ``expected`` (the
-    run's). Returns its ``epoch`` and ``global_step``.
-    """
-    path = Path(path)
-    content = read_checkpoint(path)
-    parts = _unpack(content, path)
-    missing = [key for key in TRAINING_STATE if key not in content]
-    if missing:
-        what = "an exported model" if content.get("format") == EXPORT_FORMAT else "a checkpoint"
-        raise CheckpointError(
-            f"{path} cannot be resumed: it is {what} without training state (no "
-            f"{', '.join(missing)}); resume continues the last.ckpt that train.py writes"
-        )
-    differences = [
-        line for part in PARTS for line in _differences(parts[part], expected[part], part)
-    ]
-    if differences:
-        more = f"; ... ({len(differences) - 8} more)" if len(differences) > 8 else ""
-        raise CheckpointError(
-            f"{path} cannot be resumed by this run: it was trained with another front-end or "
-            f"model ({'; '.join(differences[:8])}{more}). Resume with the run's own config, "
-            "or start a new run."
-        )
-    return {"epoch": int(content["epoch"]), "global_step": int(content["global_step"])}
-
-
-def _differences(stored: Any, requested: Any, key: str) -> list[str]:
-    if isinstance(stored, Mapping) and isinstance(requested, Mapping):
-        return [
-            line
-            for name in sorted(set(stored) | set(requested), key=str)
-            for line in _differences(stored.get(name), requested.get(name), f"{key}.{name}")
-        ]
-    return [] if stored == requested else [f"{key}: checkpoint {stored!r}, requested {requested!r}"]
-
-
-def check_request(
-    loaded: LoadedModel, part: str, requested: Mapping[str, Any], name: str | None = None
-) -> None:
-    """Refuse ``loaded`` unless its ``part`` (frontend/model) config equals ``requested``.
-
-    Used by eval.py's optional ``frontend=`` / ``model=`` choices (``name``): they assert
-    what the checkpoint must be, they do not change it.
-    """
-    stored, requested = getattr(loaded, part), dict(requested)
-    asked = f"{part}={name}" if name else f"{part} {requested.get('_target_')}"
-    if stored["_target_"] != requested.get("_target_"):
-        raise CheckpointError(
-            f"{loaded.path} holds {part}={loaded.name(part)} ({stored['_target_']}), not the "
-            f"requested {asked} ({requested.get('_target_')}). Leave out `{part}=` to use "
-            "the checkpoint's own config."
-        )
-    differences = _differences(stored, requested, part)
-    if differences:
-        more = f"; ... ({len(differences) - 8} more)" if len(differences) > 8 else ""
-        raise CheckpointError(
-            f"{loaded.path} holds {part}={loaded.name(part)} with other hyper-parameters than "
-            f"the requested {asked}: "
-            + "; ".join(differences[:8])
-            + more
-            + f". Leave out `{part}=` to use the checkpoint's own config."
-        )
-
-
 __all__ = [
     "EXPORT_FORMAT",
     "EXPORT_VERSION",
     "CheckpointError",
     "Countermeasure",
     "LoadedModel",
-    "check_request",
-    "check_resumable",
     "check_weights",
     "load_released_weights",
     "describe",
     "load_countermeasure",
     "read_checkpoint",
+    "unpack_checkpoint",
 ]

@@ -19,7 +19,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from spoof_lightning.build import ConfigError, instantiate_data, min_input_samples
-from spoof_lightning.checkpoint import PARTS, LoadedModel, check_request, load_countermeasure
+from spoof_lightning.checkpoint import PARTS, LoadedModel, load_countermeasure
+from spoof_lightning.checkpoint_match import check_request
 from spoof_lightning.config_checks import (
     check_crops,
     check_eval_config,

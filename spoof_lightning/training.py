@@ -27,7 +27,8 @@ from spoof_lightning.callbacks.nonfinite import NonFiniteGuard
 from spoof_lightning.callbacks.preemption import PreemptionCheckpoint
 from spoof_lightning.callbacks.resume_state import ResumeState
 from spoof_lightning.callbacks.score_writer import ScoreWriter
-from spoof_lightning.checkpoint import check_resumable, describe
+from spoof_lightning.checkpoint import describe
+from spoof_lightning.checkpoint_match import check_resumable
 from spoof_lightning.config_checks import check_crops, check_train_config
 from spoof_lightning.contracts import IncompatiblePairError
 from spoof_lightning.lit.detector import Detector

@@ -4,8 +4,8 @@ A released file is a bare ``state_dict`` of the authors' single module. Two layo
 
 * ``aasist``: AASIST / AASIST-L (Jung et al., ICASSP 2022; clovaai/aasist, ``AASIST.pth``,
   ``AASIST-L.pth``): the fixed sinc front-end (no weights) and the back-end, whose keys
-  :mod:`spoof_lightning.models.official_checkpoints` renames. Use ``model=aasist`` or
-  ``model=aasist_l`` with ``frontend=sinc``.
+  :func:`official_to_ours` renames to those of :class:`~spoof_lightning.models.aasist.AASIST`.
+  Use ``model=aasist`` or ``model=aasist_l`` with ``frontend=sinc``.
 * ``ssl_aasist``: wav2vec 2.0 XLS-R + AASIST (Tak et al., Odyssey 2022;
   TakHemlata/SSL_Anti-spoofing, e.g. ``LA_model.pth``, ``Best_LA_model_for_DF.pth``,
   often saved through ``nn.DataParallel``: a ``module.`` prefix): ``ssl_model.model.*`` is
@@ -26,7 +26,6 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import Tensor
 
 from spoof_lightning.frontends.ssl_weights import to_torchaudio
-from spoof_lightning.models.official_checkpoints import official_to_ours
 
 SAMPLE_RATE = 16000
 PARTS = ("frontend", "model")  # the configs a release is loaded into
@@ -65,6 +64,80 @@ RELEASES: dict[str, dict[str, Any]] = {
         },
     },
 }
+
+# AASIST: the official module names (clovaai/aasist models/AASIST.py) -> ours.
+_BLOCK = {"bn1": "input_norm", "bn2": "norm1", "conv_downsample": "shortcut"}
+_GAT = {
+    "att_weight": "att_vec",
+    "proj_with_att": "proj_att",
+    "proj_without_att": "proj_self",
+    "bn": "norm",
+}
+_HSGAL = {
+    "proj_type1": "in_proj1",
+    "proj_type2": "in_proj2",
+    "att_weight11": "att_vec11",
+    "att_weight22": "att_vec22",
+    "att_weight12": "att_vec12",
+    "att_weightM": "att_vec_master",
+    "att_projM": "att_proj_master",
+    "proj_with_att": "proj_att",
+    "proj_without_att": "proj_self",
+    "proj_with_attM": "proj_att_master",
+    "proj_without_attM": "proj_self_master",
+    "bn": "norm",
+}
+_POOL = {"proj": "score"}
+
+
+def _module_pairs() -> list[tuple[str, str, dict[str, str]]]:
+    """(official prefix, our prefix, renames of the next name component) for each module."""
+    pairs: list[tuple[str, str, dict[str, str]]] = [
+        ("first_bn.", "stem_norm.", {}),
+        ("GAT_layer_S.", "head.gat_spectral.", _GAT),
+        ("GAT_layer_T.", "head.gat_temporal.", _GAT),
+        ("pool_S.", "head.pool_spectral.", _POOL),
+        ("pool_T.", "head.pool_temporal.", _POOL),
+        ("out_layer.", "head.classifier.", {}),
+        ("pos_S", "head.spectral_pos", {}),
+    ]
+    for i in range(6):  # official encoder.0-5 = our stages 0, 1, 2 and 3 (three blocks)
+        stage, block = (i, 0) if i < 3 else (3, i - 3)
+        pairs.append((f"encoder.{i}.0.", f"stages.{stage}.{block}.", _BLOCK))
+    for b in (1, 2):
+        ours = f"head.branches.{b - 1}."
+        pairs += [
+            (f"master{b}", f"{ours}master", {}),
+            (f"HtrgGAT_layer_ST{b}1.", f"{ours}layer1.", _HSGAL),
+            (f"HtrgGAT_layer_ST{b}2.", f"{ours}layer2.", _HSGAL),
+            (f"pool_hS{b}.", f"{ours}pool_s.", _POOL),
+            (f"pool_hT{b}.", f"{ours}pool_t.", _POOL),
+        ]
+    return pairs
+
+
+def _rename(key: str, to_ours: bool) -> str | None:
+    for official, ours, renames in _module_pairs():
+        src, dst = (official, ours) if to_ours else (ours, official)
+        table = renames if to_ours else {v: k for k, v in renames.items()}
+        if key == src:
+            return dst
+        if src.endswith(".") and key.startswith(src):
+            first, dot, tail = key[len(src) :].partition(".")
+            return dst + table.get(first, first) + dot + tail
+    return None
+
+
+def official_to_ours(key: str) -> str | None:
+    """Our back-end key for an official AASIST key (None when it has no counterpart)."""
+    return _rename(key, to_ours=True)
+
+
+def ours_to_official(key: str) -> str | None:
+    """The official AASIST key for one of our back-end keys (None when it has none)."""
+    return _rename(key, to_ours=False)
+
+
 _SSL_PREFIX = "ssl_model.model."
 _SSL_MODEL = {"LL.": "proj.", "first_bn1.": "post_norm.", "attention.": "attention."}
 
@@ -83,8 +156,8 @@ def released_layout(content: Mapping[str, Any]) -> str | None:
     keys = set(_unwrapped(content))
     if any(k.startswith(_SSL_PREFIX) for k in keys) and "LL.weight" in keys:
         return "ssl_aasist"
-    if {"pos_S", "master1", "out_layer.weight"} <= keys:
-        return "aasist"
+    if 2 * sum(official_to_ours(k) is not None for k in keys) > len(keys):
+        return "aasist"  # mostly official AASIST names: what does not fit is reported by name
     return None
 
 
@@ -162,6 +235,8 @@ def release_configs(
 __all__ = [
     "RELEASES",
     "SAMPLE_RATE",
+    "official_to_ours",
+    "ours_to_official",
     "release_configs",
     "release_hint",
     "requested_configs",

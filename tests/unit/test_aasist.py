@@ -10,14 +10,11 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from spoof_lightning.checkpoint import Countermeasure, load_released_weights
 from spoof_lightning.contracts import ModelOutput
 from spoof_lightning.frontends.sinc import SincFrontEnd
 from spoof_lightning.models.aasist import AASIST
-from spoof_lightning.models.official_checkpoints import (
-    load_official_aasist,
-    official_to_ours,
-    ours_to_official,
-)
+from spoof_lightning.models.released_weights import official_to_ours, ours_to_official
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 SHARED = Path(os.environ.get("SPOOF_SHARED", Path(__file__).resolve().parents[2].parent / "shared"))
@@ -45,7 +42,7 @@ def official_outputs(name: str, rows: slice) -> tuple[torch.Tensor, np.ndarray, 
 
 def check_parity(name: str, rows: slice) -> None:
     frontend, backend = build(VARIANTS[name][0])
-    load_official_aasist(REFERENCE / f"{name}.pth", frontend, backend)
+    load_released_weights(Countermeasure(frontend, backend), REFERENCE / f"{name}.pth")
     frontend.eval()
     backend.eval()
     wave, logits, embedding = official_outputs(name, rows)
@@ -150,30 +147,3 @@ def test_frame_rate_features_with_time_pool_1() -> None:
     out = backend.eval()(torch.randn(2, 60, 400))
     assert out.logits.shape == (2, 2)
     assert out.stage_features[-1].shape[2:] == (20, 133)
-
-
-@needs_reference
-def test_bad_checkpoint_is_reported(tmp_path: Path) -> None:
-    state = torch.load(REFERENCE / "AASIST.pth", map_location="cpu", weights_only=True)
-    del state["pos_S"]
-    state["extra.weight"] = torch.zeros(1)
-    bad = tmp_path / "bad.pth"
-    torch.save(state, bad)
-    frontend, backend = build("aasist")
-    with pytest.raises(ValueError, match=r"bad\.pth.*missing keys \['pos_S'\].*'extra\.weight'"):
-        load_official_aasist(bad, frontend, backend)
-
-    frontend, backend = build("aasist")  # AASIST-L weights into the AASIST config
-    with pytest.raises(ValueError, match=r"AASIST-L\.pth.*model=aasist_l.*mismatched shapes"):
-        load_official_aasist(REFERENCE / "AASIST-L.pth", frontend, backend)
-
-    with pytest.raises(FileNotFoundError, match="nowhere.pth"):
-        load_official_aasist(tmp_path / "nowhere.pth", frontend, backend)
-
-    not_a_checkpoint = tmp_path / "noise.pth"
-    not_a_checkpoint.write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="noise.pth is not a readable"):
-        load_official_aasist(not_a_checkpoint, frontend, backend)
-
-    with pytest.raises(ValueError, match="fixed sinc front-end"):
-        load_official_aasist(REFERENCE / "AASIST.pth", SincFrontEnd(learnable=True), backend)

@@ -13,9 +13,9 @@ from spoof_lightning.checkpoint import (
     EXPORT_FORMAT,
     CheckpointError,
     Countermeasure,
-    check_request,
     load_countermeasure,
 )
+from spoof_lightning.checkpoint_match import check_request
 from spoof_lightning.export import export_model, main
 
 CONF = Path(__file__).resolve().parents[2] / "conf"

@@ -12,10 +12,14 @@ from omegaconf import OmegaConf
 
 from spoof_lightning.build import build_components
 from spoof_lightning.callbacks.init_weights import InitFromReleasedWeights
-from spoof_lightning.checkpoint import CheckpointError, Countermeasure, load_countermeasure
+from spoof_lightning.checkpoint import (
+    CheckpointError,
+    Countermeasure,
+    load_countermeasure,
+    load_released_weights,
+)
 from spoof_lightning.lit.detector import Detector
-from spoof_lightning.models.official_checkpoints import ours_to_official
-from spoof_lightning.models.released_weights import RELEASES, released_layout
+from spoof_lightning.models.released_weights import RELEASES, ours_to_official, released_layout
 from tests.tiny_configs import TINY_WAV2VEC2
 from tests.unit.test_init_weights import fit
 from tests.unit.test_ssl import _to_fairseq
@@ -77,6 +81,43 @@ def test_official_files_need_a_fitting_model_and_front_end() -> None:
         )
     with pytest.raises(CheckpointError, match="got model spoof_lightning.models.cnn_gru.CNNGRU"):
         load_countermeasure(path, {"model": component("model", "cnn_gru")})
+
+
+@needs_reference
+def test_released_weights_that_do_not_fit_are_refused_by_name(tmp_path: Path) -> None:
+    """load_released_weights (what InitFromReleasedWeights runs): a damaged file, the other
+    variant, a missing or foreign file, a front-end that learns its filters."""
+    configs = {"frontend": component("frontend", "sinc"), "model": component("model", "aasist")}
+    net = Countermeasure(*build_components(configs["frontend"], configs["model"]))
+    state = torch.load(REFERENCE / "AASIST.pth", map_location="cpu", weights_only=True)
+    del state["pos_S"]
+    state["extra.weight"] = torch.zeros(1)
+    bad = tmp_path / "bad.pth"
+    torch.save(state, bad)
+    with pytest.raises(
+        CheckpointError,
+        match=r"bad\.pth does not fit .*1 weights missing \(model\.head\.spectral_pos\); "
+        r"1 unexpected weights \(model\.extra\.weight\)",
+    ):
+        load_released_weights(net, bad, configs)
+    with pytest.raises(  # AASIST-L weights into the AASIST config
+        CheckpointError,
+        match=r"AASIST-L\.pth does not fit .*weights of another shape.*model=aasist_l",
+    ):
+        load_released_weights(net, REFERENCE / "AASIST-L.pth", configs)
+    with pytest.raises(FileNotFoundError, match="nowhere.pth"):
+        load_released_weights(net, tmp_path / "nowhere.pth", configs)
+    noise = tmp_path / "noise.pth"
+    noise.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match=r"noise\.pth is not a PyTorch checkpoint"):
+        load_released_weights(net, noise, configs)
+
+    learnable = configs | {"frontend": component("frontend", "sinc", learnable=True)}
+    net = Countermeasure(*build_components(learnable["frontend"], learnable["model"]))
+    with pytest.raises(CheckpointError, match=r"frontend\.learnable=True \(the release: False\)"):
+        load_released_weights(net, REFERENCE / "AASIST.pth", learnable)
+    with pytest.raises(CheckpointError, match=r"2 weights missing \(frontend\."):  # no configs
+        load_released_weights(net, REFERENCE / "AASIST.pth")
 
 
 def ssl_anti_spoofing_state(net: Countermeasure) -> dict[str, torch.Tensor]:

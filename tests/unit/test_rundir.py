@@ -18,12 +18,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import open_dict
 
 from spoof_lightning.build import ConfigError
-from spoof_lightning.checkpoint import (
-    EXPORT_FORMAT,
-    EXPORT_VERSION,
-    CheckpointError,
-    check_resumable,
-)
+from spoof_lightning.checkpoint import EXPORT_FORMAT, EXPORT_VERSION, CheckpointError
+from spoof_lightning.checkpoint_match import check_resumable
 from spoof_lightning.outputs import claim_output_dir
 from spoof_lightning.rundir import (
     LOCK_FILE,
