@@ -1,88 +1,50 @@
 """Check a composed config before anything heavy runs (demo corpus, data scan, model build).
 
 Every range and choice of the ``data``, ``trainer``, ``augment`` and eval.py keys is a row
-of a table (key -> :class:`Rule`: the accepted values, in words, and a test); keys the
-data module or ``lightning.Trainer`` do not take are refused with the closest names. All
-problems are reported at once, in one :class:`ConfigError` paragraph that names each key,
-its value and what is accepted, so ``data.batch_size=-4`` exits 2 in a second instead of
-a traceback after the corpus scan. Crops are checked against the shortest waveform the
-front-end and model accept once they are built (:func:`check_crops`).
+of a table (key -> :class:`~spoof_lightning.config_rules.Rule`); keys the data module or
+``lightning.Trainer`` do not take are refused with the closest names. All problems are
+reported at once, in one :class:`ConfigError` paragraph that names each key, its value and
+what is accepted, so ``data.batch_size=-4`` exits 2 in a second instead of a traceback
+after the corpus scan. Crops are checked against the shortest waveform the front-end and
+model accept once they are built (:func:`check_crops`).
 """
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import logging
-import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 
-from spoof_lightning.build import ConfigError, resolve_class
+from spoof_lightning.build import resolve_class
+from spoof_lightning.config_rules import (
+    Rule,
+    choice,
+    flag,
+    integer,
+    is_int,
+    is_number,
+    number,
+    plain_values,
+    raise_problems,
+    rule_problems,
+    show,
+    text,
+    unknown_keys,
+)
 from spoof_lightning.data.protocols import CORPORA, SPLITS
 from spoof_lightning.metrics.report import METRIC_SETS
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Rule:
-    """Accepted values of one key: ``accepted`` in words, ``test`` the check."""
-
-    accepted: str
-    test: Callable[[Any], bool]
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def integer(minimum: int, optional: bool = False) -> Rule:
-    return Rule(
-        f"an integer >= {minimum}" + (" or null" if optional else ""),
-        lambda v: (optional and v is None) or (_is_int(v) and v >= minimum),
-    )
-
-
-def number(low: float, strict: bool = False, optional: bool = False) -> Rule:
-    return Rule(
-        f"a number {'>' if strict else '>='} {low}" + (" or null" if optional else ""),
-        lambda v: (optional and v is None) or (_is_number(v) and (v > low if strict else v >= low)),
-    )
-
-
-def choice(*values: Any, optional: bool = False) -> Rule:
-    words = f"one of {values}" + (" or null" if optional else "")
-    return Rule(words, lambda v: (optional and v is None) or (isinstance(v, str) and v in values))
-
-
-def flag(optional: bool = False) -> Rule:
-    return Rule(
-        "true or false" + (" or null" if optional else ""),
-        lambda v: isinstance(v, bool) or (optional and v is None),
-    )
-
-
 def _count_or_fraction(v: Any) -> bool:
     """Lightning's ``limit_*_batches`` / ``overfit_batches``: a batch count or a fraction."""
-    return v is None or (_is_int(v) and v >= 0) or (_is_number(v) and 0 <= v <= 1)
-
-
-def _text(optional: bool = False) -> Rule:
-    return Rule(
-        "a string" + (" or null" if optional else ""),
-        lambda v: isinstance(v, str) or (optional and v is None),
-    )
+    return v is None or (is_int(v) and v >= 0) or (is_number(v) and 0 <= v <= 1)
 
 
 SUBSET_KEYS = ("per_class", "per_attack", "size")
@@ -97,9 +59,7 @@ def _per_split_problems(value: Any, key: str, check: Callable[[Any, str], list[s
     if value is None:
         return []
     if not isinstance(value, Mapping):
-        return [
-            f"{key} must be null or a mapping of {list(SPLITS)} to settings, got {_show(value)}"
-        ]
+        return [f"{key} must be null or a mapping of {list(SPLITS)} to settings, got {show(value)}"]
     problems = unknown_keys(value, SPLITS, f"{key}.", "a split")
     return problems + [p for split in SPLITS for p in check(value.get(split), f"{key}.{split}")]
 
@@ -109,35 +69,35 @@ def _subset_problems(spec: Any, key: str) -> list[str]:
         return []
     wanted = f"{key} must be null or {SUBSET_FORMS}"
     if not isinstance(spec, Mapping):
-        return [f"{wanted}, got {_show(spec)}"]
+        return [f"{wanted}, got {show(spec)}"]
     problems = unknown_keys(spec, SUBSET_KEYS, f"{key}.", "a subset kind")
     chosen = [k for k in SUBSET_KEYS if spec.get(k) is not None]
     if not problems and len(chosen) != 1:
-        problems.append(f"{wanted} (exactly one), got {_show(spec)}")
+        problems.append(f"{wanted} (exactly one), got {show(spec)}")
     for name in chosen:
         value = spec[name]
         if name == "per_class" and isinstance(value, Mapping):
             problems += unknown_keys(value, SUBSET_CLASSES, f"{key}.per_class.", "a class")
             problems += [
-                f"{key}.per_class.{c} must be an integer >= 0, got {_show(n)}"
+                f"{key}.per_class.{c} must be an integer >= 0, got {show(n)}"
                 for c, n in value.items()
-                if not (_is_int(n) and n >= 0)
+                if not (is_int(n) and n >= 0)
             ]
-        elif not (_is_int(value) and value >= 1):
-            problems.append(f"{key}.{name} must be an integer >= 1, got {_show(value)}")
+        elif not (is_int(value) and value >= 1):
+            problems.append(f"{key}.{name} must be an integer >= 1, got {show(value)}")
     return problems
 
 
 def _attacks_problems(ids: Any, key: str) -> list[str]:
     if ids is None or (isinstance(ids, Sequence) and not isinstance(ids, str) and ids):
         return []
-    return [f"{key} must be a non-empty list of attack ids (or null: all), got {_show(ids)}"]
+    return [f"{key} must be a non-empty list of attack ids (or null: all), got {show(ids)}"]
 
 
 DATA_RULES: dict[str, Rule] = {
     "corpus": choice(*CORPORA),
     "train_corpus": choice(*CORPORA, optional=True),
-    "root": _text(),
+    "root": text(),
     "sample_rate": integer(1),
     "train_crop": integer(1),
     "eval_crop": integer(1, optional=True),
@@ -151,7 +111,7 @@ DATA_RULES: dict[str, Rule] = {
     "seed": integer(0),
     "demo": flag(),
     "loader": choice("map", "stream", "shards"),
-    "shards_root": _text(optional=True),
+    "shards_root": text(optional=True),
     "shuffle_buffer": integer(0),
     "uneven": choice("wrap", "drop"),
     "preflight": choice("off", "exists", "header", "decode"),
@@ -162,17 +122,17 @@ DATA_RULES: dict[str, Rule] = {
 PRECISIONS = ("16-mixed", "bf16-mixed", "32-true", "16-true", "bf16-true", "64-true")
 PRECISIONS += ("transformer-engine", "transformer-engine-float16", "16", "32", "64", "bf16")
 PRECISION = Rule(
-    f"one of {PRECISIONS}", lambda v: v in PRECISIONS or (_is_int(v) and v in (16, 32, 64))
+    f"one of {PRECISIONS}", lambda v: v in PRECISIONS or (is_int(v) and v in (16, 32, 64))
 )
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 
 
 def _devices(v: Any) -> bool:
-    if v == "auto" or (_is_int(v) and (v >= 1 or v == -1)):
+    if v == "auto" or (is_int(v) and (v >= 1 or v == -1)):
         return True
     if isinstance(v, str):
         return all(part.strip().isdigit() for part in v.split(",") if part.strip()) or v == "-1"
-    return isinstance(v, Sequence) and len(v) > 0 and all(_is_int(i) and i >= 0 for i in v)
+    return isinstance(v, Sequence) and len(v) > 0 and all(is_int(i) and i >= 0 for i in v)
 
 
 def _strategies() -> list[str]:
@@ -206,14 +166,14 @@ TRAINER_RULES: dict[str, Rule] = {
     "check_val_every_n_epoch": integer(1, optional=True),
     "val_check_interval": Rule(
         "an integer >= 1 (batches), a number in (0, 1] (a fraction of the epoch) or null",
-        lambda v: v is None or (_is_int(v) and v >= 1) or (_is_number(v) and 0 < v <= 1),
+        lambda v: v is None or (is_int(v) and v >= 1) or (is_number(v) and 0 < v <= 1),
     ),
     "limit_train_batches": Rule("an integer >= 0, a number in [0, 1] or null", _count_or_fraction),
     "limit_val_batches": Rule("an integer >= 0, a number in [0, 1] or null", _count_or_fraction),
     "limit_test_batches": Rule("an integer >= 0, a number in [0, 1] or null", _count_or_fraction),
     "overfit_batches": Rule("an integer >= 0 or a number in [0, 1]", _count_or_fraction),
     "fast_dev_run": Rule(
-        "true, false or an integer >= 0", lambda v: isinstance(v, bool) or (_is_int(v) and v >= 0)
+        "true, false or an integer >= 0", lambda v: isinstance(v, bool) or (is_int(v) and v >= 0)
     ),
     "deterministic": Rule("true, false, warn or null", lambda v: v in (True, False, None, "warn")),
     "benchmark": flag(optional=True),
@@ -228,11 +188,11 @@ TRAINER_RULES: dict[str, Rule] = {
 }
 
 EVAL_RULES: dict[str, Rule] = {
-    "ckpt": _text(),
+    "ckpt": text(),
     "split": choice("test", "val"),
     "threshold": Rule(
         "a finite number (score > threshold = bona fide) or null",
-        lambda v: v is None or _is_number(v),
+        lambda v: v is None or is_number(v),
     ),
     "conditions": Rule(
         "auto, null, a metadata column or a list of columns",
@@ -242,8 +202,8 @@ EVAL_RULES: dict[str, Rule] = {
             or (isinstance(v, Sequence) and all(isinstance(c, str) for c in v))
         ),
     ),
-    "asv_scores": _text(optional=True),
-    "asv_keys": _text(optional=True),
+    "asv_scores": text(optional=True),
+    "asv_keys": text(optional=True),
     "tdcf": Rule("2019 or 2021", lambda v: str(v) in ("2019", "2021")),
     "metrics": choice("auto", *METRIC_SETS),
     "bootstrap": Rule(
@@ -252,75 +212,21 @@ EVAL_RULES: dict[str, Rule] = {
         lambda v: (
             isinstance(v, Mapping)
             and set(v) <= {"n_resamples", "seed", "level"}
-            and _is_int(v.get("n_resamples", 0))
+            and is_int(v.get("n_resamples", 0))
             and v.get("n_resamples", 0) >= 0
-            and _is_int(v.get("seed", 0))
-            and _is_number(v.get("level", 0.95))
+            and is_int(v.get("seed", 0))
+            and is_number(v.get("level", 0.95))
             and 0 < v.get("level", 0.95) < 1
         ),
     ),
     "calibrate": flag(),
-    "calibration_prior": Rule("a number in (0, 1)", lambda v: _is_number(v) and 0 < v < 1),
+    "calibration_prior": Rule("a number in (0, 1)", lambda v: is_number(v) and 0 < v < 1),
     "plots": flag(),
     "progress_bar": flag(),
     "accelerator": choice(*ACCELERATORS),
     "precision": PRECISION,
     "sample_rate": integer(1, optional=True),
 }
-
-
-# ------------------------------------------------------------------------ checking
-
-
-def plain_values(
-    section: Any, keys: Sequence[str] | None = None
-) -> tuple[dict[str, Any], list[str]]:
-    """``(values, missing keys)`` of a config section (or of its ``keys``), resolved key by key.
-
-    Keys that cannot be resolved here (e.g. Hydra's run directory outside a Hydra run) are
-    left out: they are no value to judge; mandatory keys left at ``???`` are listed.
-    """
-    if not isinstance(section, DictConfig):
-        return dict(section or {}), []
-    values, missing = {}, []
-    for key in section if keys is None else [k for k in keys if k in set(section.keys())]:
-        if OmegaConf.is_missing(section, key):
-            missing.append(str(key))
-            continue
-        try:
-            node = section[key]
-            values[str(key)] = (
-                OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
-            )
-        except (InterpolationResolutionError, MissingMandatoryValue):
-            continue
-    return values, missing
-
-
-def _show(value: Any) -> str:
-    return repr(value) if isinstance(value, str) else str(value)
-
-
-def rule_problems(
-    values: Mapping[str, Any], rules: Mapping[str, Rule], prefix: str, skip_null: bool = False
-) -> list[str]:
-    """``<prefix>.<key> must be <accepted>, got <value>`` for each value its rule refuses."""
-    return [
-        f"{prefix}{key} must be {rule.accepted}, got {_show(values[key])}"
-        for key, rule in rules.items()
-        if key in values and not (skip_null and values[key] is None) and not rule.test(values[key])
-    ]
-
-
-def unknown_keys(values: Mapping[str, Any], known: Sequence[str], prefix: str, what: str):
-    """A problem for each key of ``values`` not in ``known``, with the closest known names."""
-    problems = []
-    for key in values:
-        if key not in known:
-            close = difflib.get_close_matches(key, known, n=3)
-            hint = f" (did you mean {' or '.join(close)}?)" if close else ""
-            problems.append(f"{prefix}{key} is not {what}{hint}")
-    return problems
 
 
 def _parameters(cls: type) -> list[str]:
@@ -389,22 +295,16 @@ def _augment_node(node: Any, key: str) -> list[str]:
     problems = []
     for name, value in node.items():
         if name == "p" or name.endswith("_p"):
-            if not (_is_number(value) and 0 <= value <= 1):
-                problems.append(f"{key}.{name} must be a probability in [0, 1], got {_show(value)}")
+            if not (is_number(value) and 0 <= value <= 1):
+                problems.append(f"{key}.{name} must be a probability in [0, 1], got {show(value)}")
         elif name.startswith("min_") and f"max_{name[4:]}" in node:
             high = node[f"max_{name[4:]}"]
-            if not (_is_number(value) and _is_number(high)):
+            if not (is_number(value) and is_number(high)):
                 problems.append(f"{key}.{name} and max_{name[4:]} must be numbers")
             elif value > high:
                 problems.append(f"{key}.{name}={value} must not exceed {key}.max_{name[4:]}={high}")
         problems += _augment_node(value, f"{key}.{name}")
     return problems
-
-
-def raise_problems(problems: Sequence[str], where: str) -> None:
-    """One :class:`ConfigError` paragraph listing every problem, if any."""
-    if problems:
-        raise ConfigError(f"invalid {where} config: " + "; ".join(problems) + ".")
 
 
 def check_train_config(cfg: DictConfig) -> None:
