@@ -36,16 +36,9 @@ class DiskFullError(OSError):
     """No space left to write a file; the message names it and says what was kept."""
 
 
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+def _fsync(path: Path) -> None:
+    """Flush a file, or a directory's entries (a rename into it), to disk."""
+    fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if path.is_dir() else 0))
     try:
         os.fsync(fd)
     finally:
@@ -87,11 +80,11 @@ class FileSet:
 
     def _commit(self) -> None:
         for temp in self.temps.values():
-            _fsync_file(temp)
+            _fsync(temp)
         for target, temp in self.temps.items():
             os.replace(temp, target)
         for directory in {target.parent for target in self.temps}:
-            _fsync_directory(directory)
+            _fsync(directory)
 
     def _discard(self) -> None:
         for temp in self.temps.values():
@@ -136,11 +129,11 @@ def atomic_new_file(target: str | Path) -> Iterator[Path]:
     with atomic_files() as files:
         temp = files.temp(target)
         yield temp
-        _fsync_file(temp)
+        _fsync(temp)
         os.link(temp, target)
         del files.temps[target]
         temp.unlink()
-        _fsync_directory(target.parent)
+        _fsync(target.parent)
 
 
 @contextmanager

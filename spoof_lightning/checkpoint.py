@@ -33,6 +33,8 @@ from torch import Tensor, nn
 from spoof_lightning.build import build_components, without_pretrained
 from spoof_lightning.callbacks.config_in_checkpoint import CONFIG_KEY
 from spoof_lightning.contracts import ModelOutput, scores_from_logits
+from spoof_lightning.errors import listed
+from spoof_lightning.metrics.calibration import stored_calibration
 from spoof_lightning.models.released_weights import (
     PARTS,  # the state-dict prefixes an inference model is made of
     RELEASES,
@@ -234,15 +236,6 @@ def unpack_checkpoint(
     }
 
 
-def _calibration(value: Any) -> dict[str, float] | None:
-    """A stored ``{scale, offset, prior}``, or None when absent or malformed."""
-    try:
-        calibration = {k: float(value[k]) for k in ("scale", "offset", "prior")}
-    except (TypeError, KeyError, ValueError):
-        return None
-    return calibration if all(math.isfinite(v) for v in calibration.values()) else None
-
-
 def _sample_rate(parts: dict[str, Any]) -> int:
     for candidate in (
         parts["sample_rate"],
@@ -252,11 +245,6 @@ def _sample_rate(parts: dict[str, Any]) -> int:
         if isinstance(candidate, int | float) and candidate > 0:
             return int(candidate)
     return DEFAULT_SAMPLE_RATE
-
-
-def _examples(keys: list[str], limit: int = 5) -> str:
-    more = f", ... ({len(keys) - limit} more)" if len(keys) > limit else ""
-    return ", ".join(keys[:limit]) + more
 
 
 def check_weights(
@@ -274,7 +262,7 @@ def check_weights(
         if k not in not_tensors and stored[k].shape != own[k].shape
     )
     problems = [
-        f"{len(keys)} {what} ({_examples(keys)})"
+        f"{len(keys)} {what} ({listed(keys)})"
         for keys, what in (
             (missing, "weights missing"),
             (unexpected, "unexpected weights"),
@@ -290,7 +278,7 @@ def check_weights(
     )
     if bad:
         raise CheckpointError(
-            f"{path}: {len(bad)} weights hold NaN or inf ({_examples(bad)}): a diverged or "
+            f"{path}: {len(bad)} weights hold NaN or inf ({listed(bad)}): a diverged or "
             "corrupt checkpoint"
         )
     return stored
@@ -369,7 +357,7 @@ def load_countermeasure(
         sample_rate=_sample_rate(parts),
         eer_threshold=parts["threshold"],
         config=parts["config"],
-        calibration=_calibration(parts.get("calibration")),
+        calibration=stored_calibration(parts.get("calibration")),
     )
 
 

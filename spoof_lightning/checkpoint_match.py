@@ -19,6 +19,7 @@ from spoof_lightning.checkpoint import (
     read_checkpoint,
     unpack_checkpoint,
 )
+from spoof_lightning.errors import listed
 
 # What Lightning stores to continue a fit (a resumed run needs them all).
 TRAINING_STATE = ("epoch", "global_step", "loops", "optimizer_states")
@@ -48,8 +49,8 @@ def check_resumable(path: str | Path, expected: Mapping[str, Mapping[str, Any]])
     if differences:
         raise CheckpointError(
             f"{path} cannot be resumed by this run: it was trained with another front-end or "
-            f"model ({_listed(differences)}). Resume with the run's own config, or start a "
-            "new run."
+            f"model ({listed(differences, 8, '; ')}). Resume with the run's own config, or "
+            "start a new run."
         )
     return {"epoch": int(content["epoch"]), "global_step": int(content["global_step"])}
 
@@ -74,8 +75,8 @@ def check_request(
     if differences:
         raise CheckpointError(
             f"{loaded.path} holds {part}={loaded.name(part)} with other hyper-parameters than "
-            f"the requested {asked}: {_listed(differences)}. Leave out `{part}=` to use the "
-            "checkpoint's own config."
+            f"the requested {asked}: {listed(differences, 8, '; ')}. Leave out `{part}=` to "
+            "use the checkpoint's own config."
         )
 
 
@@ -88,11 +89,6 @@ def _differences(stored: Any, requested: Any, key: str) -> list[str]:
             for line in _differences(stored.get(name), requested.get(name), f"{key}.{name}")
         ]
     return [] if stored == requested else [f"{key}: checkpoint {stored!r}, requested {requested!r}"]
-
-
-def _listed(differences: list[str], limit: int = 8) -> str:
-    more = f"; ... ({len(differences) - limit} more)" if len(differences) > limit else ""
-    return "; ".join(differences[:limit]) + more
 
 
 __all__ = ["TRAINING_STATE", "check_request", "check_resumable"]

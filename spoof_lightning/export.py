@@ -27,7 +27,6 @@ logistic map ``llr = scale * score + offset`` (fitted on the dev split) is store
 """
 
 import json
-import math
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -53,6 +52,7 @@ from spoof_lightning.graph_export import (
     to_torchscript,
     verify,
 )
+from spoof_lightning.metrics.calibration import stored_calibration
 from spoof_lightning.models.released_weights import requested_configs
 
 # Parts of the run config an inference user can need; everything else is training-only.
@@ -61,7 +61,6 @@ TRAIN_ONLY_DATA = ("augment", "report_dir")
 FORMATS = {"pt": ".pt", "onnx": ".onnx", "torchscript": ".ts"}
 GRAPH_FORMAT = "spoof-lightning-graph"
 TRACE_SECONDS = 4.0  # traced length when the checkpoint scores whole utterances
-CALIBRATION_KEYS = ("scale", "offset", "prior")
 
 
 def read_calibration(path: str | Path) -> dict[str, float]:
@@ -70,15 +69,15 @@ def read_calibration(path: str | Path) -> dict[str, float]:
     if not path.is_file():
         raise FileNotFoundError(f"calibration={path}: not found (an eval.py metrics.json)")
     try:
-        found = json.loads(path.read_text()).get("calibration") or {}
-        calibration = {k: float(found[k]) for k in CALIBRATION_KEYS}
-    except (ValueError, KeyError, TypeError, AttributeError):
+        calibration = stored_calibration(json.loads(path.read_text()).get("calibration"))
+    except (ValueError, AttributeError):  # not JSON, or not a JSON object
+        calibration = None
+    if calibration is None:
         raise ConfigError(
-            f"calibration={path} holds no calibration: give the <split>_metrics.json of "
-            "`spoof-lightning eval ckpt=<the same checkpoint> calibrate=true`"
-        ) from None
-    if not all(math.isfinite(v) for v in calibration.values()) or not 0 < calibration["prior"] < 1:
-        raise ConfigError(f"calibration={path}: invalid values {calibration}")
+            f"calibration={path} holds no calibration (finite scale and offset, a prior in "
+            "(0, 1)): give the <split>_metrics.json of `spoof-lightning eval "
+            "ckpt=<the same checkpoint> calibrate=true`"
+        )
     return calibration
 
 

@@ -29,10 +29,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spoof_lightning.cli import CommandParser
+from spoof_lightning.cli import USER_ERROR_EXIT_CODE, CommandParser
 from spoof_lightning.data.audio import AudioError, fix_length, load_audio
-
-EXIT_BAD_INPUT = 2
+from spoof_lightning.metrics.calibration import stored_calibration
 
 
 @dataclass
@@ -72,18 +71,15 @@ class Scorer:
     def _from_info(
         cls, run: Callable[[np.ndarray], np.ndarray], info: Mapping[str, str]
     ) -> "Scorer":
-        calibration = {
-            key: float(info[f"calibration_{key}"])
-            for key in ("scale", "offset", "prior")
-            if info.get(f"calibration_{key}")
-        }
         return cls(
             logits=run,
             sample_rate=int(info["sample_rate"]),
             eval_crop=int(info["eval_crop"]) if info.get("eval_crop") else None,
             pad=info.get("pad") or "repeat",
             threshold=float(info["eer_threshold"]) if info.get("eer_threshold") else None,
-            calibration=calibration if len(calibration) == 3 else None,
+            calibration=stored_calibration(
+                {key: info.get(f"calibration_{key}") for key in ("scale", "offset", "prior")}
+            ),
             min_samples=int(info.get("min_samples") or 1),
         )
 
@@ -163,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
         scorer = Scorer.load(args.model)
     except Exception as err:  # a model file that cannot be used: one line, exit 2
         print(f"error: {args.model}: {err}", file=sys.stderr)
-        raise SystemExit(EXIT_BAD_INPUT) from None
+        raise SystemExit(USER_ERROR_EXIT_CODE) from None
     calibrated = scorer.calibration is not None
     print("\t".join(["file", "score", "decision"] + (["p_bonafide"] if calibrated else [])))
     failed = 0
@@ -177,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
             continue
         print(format_result(result, calibrated), flush=True)
     if failed:
-        raise SystemExit(EXIT_BAD_INPUT)
+        raise SystemExit(USER_ERROR_EXIT_CODE)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,9 @@ Notation: ``P`` is the prior of bona fide used to weight the calibration objecti
   Pspoof)``, with ``Pmiss = P(llr < t | bona fide)`` and ``Pfa = P(llr >= t | spoof)``.
 """
 
+import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -127,6 +129,18 @@ class LogisticCalibration:
         return self.scale * np.asarray(scores, dtype=np.float64) + self.offset
 
 
+def stored_calibration(value: Any) -> dict[str, float] | None:
+    """``{scale, offset, prior}`` of a :class:`LogisticCalibration` as files store it (a
+    metrics.json entry, an export's fields), or None unless all three are finite numbers and
+    the prior is in (0, 1)."""
+    try:
+        found = {key: float(value[key]) for key in ("scale", "offset", "prior")}
+    except (TypeError, KeyError, ValueError):
+        return None
+    valid = all(math.isfinite(v) for v in found.values()) and 0 < found["prior"] < 1
+    return found if valid else None
+
+
 def _dcf_weights(p_spoof: float, c_miss: float, c_fa: float) -> tuple[float, float, float]:
     if not 0 < p_spoof < 1 or c_miss <= 0 or c_fa <= 0:
         raise ValueError(
@@ -170,4 +184,4 @@ def act_dcf(
     return float((w_miss * p_miss + w_fa * p_fa) / norm), float(threshold)
 
 
-__all__ = ["LogisticCalibration", "act_dcf", "cllr", "min_cllr", "min_dcf"]
+__all__ = ["LogisticCalibration", "act_dcf", "cllr", "min_cllr", "min_dcf", "stored_calibration"]

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from spoof_lightning.atomic import atomic_open
+from spoof_lightning.errors import listed
 from spoof_lightning.metrics.tdcf import AsvScores
 
 KEY_TO_LABEL = {"bonafide": 1, "spoof": 0}
@@ -42,12 +43,6 @@ ASV_KEYS = ("target", "nontarget", "spoof")
 
 class ScoreFileError(ValueError):
     """A malformed score file; the message names ``file:line``."""
-
-
-def _examples(ids: Iterable[str], limit: int = 5) -> str:
-    ids = sorted(ids)
-    more = f", ... ({len(ids) - limit} more)" if len(ids) > limit else ""
-    return ", ".join(ids[:limit]) + more
 
 
 def _parse_score(text: str, path: Path, number: int) -> float:
@@ -108,18 +103,18 @@ def join_scores(scores: Mapping[str, float], protocol: Iterable[Any]) -> list[di
     repeated = [utt for utt, count in Counter(ids).items() if count > 1]
     if repeated:
         raise ValueError(
-            f"{len(repeated)} utterance ids repeat in the protocol: {_examples(repeated)}"
+            f"{len(repeated)} utterance ids repeat in the protocol: {listed(sorted(repeated))}"
         )
     unscored = set(ids) - scores.keys()
     unknown = scores.keys() - set(ids)
     problems = []
     if unscored:
         problems.append(
-            f"{len(unscored)} protocol utterances have no score ({_examples(unscored)})"
+            f"{len(unscored)} protocol utterances have no score ({listed(sorted(unscored))})"
         )
     if unknown:
         problems.append(
-            f"{len(unknown)} scored utterances are not in the protocol ({_examples(unknown)})"
+            f"{len(unknown)} scored utterances are not in the protocol ({listed(sorted(unknown))})"
         )
     if problems:
         raise ValueError("scores and protocol disagree: " + "; ".join(problems))
@@ -224,26 +219,17 @@ def read_scores_csv(path: str | Path) -> list[dict[str, Any]]:
 
 def read_asv_scores_2019(path: str | Path) -> AsvScores:
     """Read an organisers' 2019 ASV score file into target / non-target / spoof arrays."""
-    path = Path(path)
-    values: dict[str, list[float]] = {key: [] for key in ASV_KEYS}
-    spoof_attacks: list[str] = []
+    path, rows = Path(path), []
     for number, fields in _lines(path):
         if len(fields) < 3:
             raise ScoreFileError(
                 f"{path}:{number}: expected '... source key score', got {len(fields)} fields"
             )
         source, key, score = fields[-3:]
-        if key not in values:
+        if key not in ASV_KEYS:
             raise ScoreFileError(f"{path}:{number}: ASV key {key!r} is not one of {ASV_KEYS}")
-        values[key].append(_parse_score(score, path, number))
-        if key == "spoof":
-            spoof_attacks.append(source)
-    return AsvScores(
-        target=np.asarray(values["target"]),
-        nontarget=np.asarray(values["nontarget"]),
-        spoof=np.asarray(values["spoof"]),
-        spoof_attacks=tuple(spoof_attacks),
-    )
+        rows.append({"key": key, "attack": source, "score": _parse_score(score, path, number)})
+    return asv_scores_from_rows(rows)
 
 
 # named as the CM metadata of spoof_lightning.data.corpora.asvspoof2021, so condition columns match
@@ -300,7 +286,7 @@ def read_asv_trials_2021(
     if missing:
         raise ValueError(
             f"{score_path}: {len(missing)} {phase} ASV trials of {metadata_path} have no score "
-            f"({_examples(missing)})"
+            f"({listed(sorted(missing))})"
         )
     return [row | {"score": scores[row["utt_id"]]} for row in rows]
 
