@@ -25,7 +25,7 @@ Adding a corpus (say ``mycorpus``) is two files:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,11 +127,15 @@ def dedupe(utterances: list[Utterance], source: Path, found: list[Problem]) -> l
     return out
 
 
-def require(path: Path, what: str, key: str, is_dir: bool = False) -> Path:
-    """``path``, or a :class:`MissingDataError` naming it and the config ``key`` to set."""
-    if not (path.is_dir() if is_dir else path.is_file()):
-        raise MissingDataError(what, path, key)
-    return path
+def require(paths: Path | Sequence[Path], what: str, key: str, is_dir: bool = False) -> Path:
+    """The first of ``paths`` (one path, or the places a layout allows) that is a file (a
+    directory with ``is_dir``), or a :class:`MissingDataError` naming the first and the
+    config ``key`` to set."""
+    candidates = [paths] if isinstance(paths, Path) else list(paths)
+    found = next((p for p in candidates if (p.is_dir() if is_dir else p.is_file())), None)
+    if found is None:
+        raise MissingDataError(what, candidates[0], key)
+    return found
 
 
 def settle(

@@ -65,9 +65,15 @@ def pre_emphasis(x: Tensor, coef: float) -> Tensor:
     return torch.cat([x[:, :1], x[:, 1:] - coef * x[:, :-1]], dim=1)
 
 
-def log_compress(x: Tensor, eps: float) -> Tensor:
-    """Natural log of a non-negative feature map, floored by ``eps``."""
-    return torch.log(x + eps)
+def check_band(f_min: float, f_max: float | None, sample_rate: int) -> None:
+    """Refuse a filterbank band outside ``0 <= f_min < f_max <= Nyquist`` (``f_max=None``:
+    Nyquist)."""
+    nyquist = sample_rate / 2
+    if not 0 <= f_min < (f_max or nyquist) <= nyquist:
+        raise ValueError(
+            f"frontend.f_min={f_min} and frontend.f_max={f_max} must satisfy 0 <= f_min < "
+            f"f_max <= {nyquist} (Nyquist at sample_rate={sample_rate})"
+        )
 
 
 class SpecAugment(nn.Module):
@@ -153,5 +159,5 @@ class SpectralFrontEnd(nn.Module):
         with float32(x):
             feats = self.transform(pre_emphasis(x, self.pre_emphasis))
             if self.log_eps > 0:
-                feats = log_compress(feats, self.log_eps)
+                feats = torch.log(feats + self.log_eps)
             return self.spec_augment(feats)

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 import torchaudio
 from torch import Tensor, nn
 
-from spoof_lightning.frontends.common import SpectralFrontEnd, stft_kwargs
+from spoof_lightning.frontends.common import SpectralFrontEnd, check_band, stft_kwargs
 
 
 class Deltas(nn.Module):
@@ -79,11 +79,7 @@ class LFCCFrontEnd(SpectralFrontEnd):
         f_min: float = 0.0,
         f_max: float | None = None,
     ) -> None:
-        if not 0 <= f_min < (f_max or sample_rate / 2) <= sample_rate / 2:
-            raise ValueError(
-                f"frontend.f_min={f_min} and frontend.f_max={f_max} must satisfy "
-                f"0 <= f_min < f_max <= {sample_rate / 2} (Nyquist)"
-            )
+        check_band(f_min, f_max, sample_rate)
         if n_lfcc > n_filter:
             raise ValueError(f"frontend.n_lfcc={n_lfcc} must be <= frontend.n_filter={n_filter}")
         if deltas not in (0, 1, 2):

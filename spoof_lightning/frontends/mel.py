@@ -2,7 +2,7 @@
 
 import torchaudio
 
-from spoof_lightning.frontends.common import SpectralFrontEnd, stft_kwargs
+from spoof_lightning.frontends.common import SpectralFrontEnd, check_band, stft_kwargs
 
 
 class MelFrontEnd(SpectralFrontEnd):
@@ -35,12 +35,7 @@ class MelFrontEnd(SpectralFrontEnd):
         time_mask: int = 0,
     ) -> None:
         stft = stft_kwargs(n_fft, win_length, hop_length, window)
-        nyquist = sample_rate / 2
-        if not 0 <= f_min < (f_max or nyquist) <= nyquist:
-            raise ValueError(
-                f"frontend.f_min={f_min} / f_max={f_max} must satisfy 0 <= f_min < f_max <= "
-                f"{nyquist} (Nyquist at sample_rate={sample_rate})"
-            )
+        check_band(f_min, f_max, sample_rate)
         mel = torchaudio.transforms.MelSpectrogram(
             sample_rate=sample_rate, f_min=f_min, f_max=f_max, n_mels=n_mels, power=2.0, **stft
         )

@@ -177,18 +177,10 @@ def _percent(value: float | None) -> str:
     return "   n/a" if value is None else f"{100 * value:6.3f}"
 
 
-def _tdcf_cell(entry: Mapping[str, Any]) -> str:
-    if "min_tdcf" not in entry:
-        return ""
-    return f"{'n/a':>9}" if entry["min_tdcf"] is None else f"{entry['min_tdcf']:9.4f}"
-
-
-def _dcf_cells(entry: Mapping[str, Any]) -> str:
-    if "min_dcf" not in entry:
-        return ""
-    return "".join(
-        f"{'n/a':>9}" if entry[key] is None else f"{entry[key]:9.4f}" for key in DCF_KEYS
-    )
+def _cells(entry: Mapping[str, Any]) -> str:
+    """The entry's minDCF, actDCF, Cllr and min t-DCF columns, those it has (None: n/a)."""
+    keys = [key for key in (*DCF_KEYS, "min_tdcf") if key in entry]
+    return "".join(f"{'n/a':>9}" if entry[k] is None else f"{entry[k]:9.4f}" for k in keys)
 
 
 def _extra_header(entries: Iterable[Mapping[str, Any]]) -> str:
@@ -229,8 +221,7 @@ def format_report(result: Mapping[str, Any]) -> str:
         lines += ["", f"{'attack':<12}{'n_spoof':>8}{'EER %':>9}" + extra]
         for attack, entry in result["attacks"].items():
             lines.append(
-                f"{attack:<12}{entry['n_spoof']:>8}{_percent(entry['eer']):>9}"
-                f"{_dcf_cells(entry)}{_tdcf_cell(entry)}"
+                f"{attack:<12}{entry['n_spoof']:>8}{_percent(entry['eer']):>9}{_cells(entry)}"
             )
     for column, table in result.get("conditions", {}).items():
         extra = _extra_header(table.values())
@@ -238,7 +229,7 @@ def format_report(result: Mapping[str, Any]) -> str:
         for value, entry in table.items():
             lines.append(
                 f"{value:<12}{entry['n_bonafide']:>8}{entry['n_spoof']:>8}"
-                f"{_percent(entry['eer']):>9}{_dcf_cells(entry)}{_tdcf_cell(entry)}"
+                f"{_percent(entry['eer']):>9}{_cells(entry)}"
             )
     return "\n".join(lines)
 

@@ -77,11 +77,10 @@ def _loader(track: str) -> Loader:
         if not root.is_dir():
             raise MissingDataError(f"ASVspoof 2021 {track} root", root, key)
         base = Path(keys_root) if keys_root is not None else root
-        candidates = [base / "keys" / track / "CM", base / track / "CM", base / "CM"]
-        found = next((c / "trial_metadata.txt" for c in candidates if c.is_dir()), None)
-        keys_file = found or candidates[0] / "trial_metadata.txt"
+        places = [base / "keys" / track / "CM", base / track / "CM", base / "CM"]
+        cm_dir = next((c for c in places if c.is_dir()), places[0])  # the first that exists
         keys_key = f"{key} (or data.corpus_options.keys_root)"
-        require(keys_file, f"ASVspoof 2021 {track} keys", keys_key)
+        keys_file = require(cm_dir / "trial_metadata.txt", f"ASVspoof 2021 {track} keys", keys_key)
         audio_dir = root / f"ASVspoof2021_{track}_eval" / "flac"
         require(audio_dir, f"ASVspoof 2021 {track} audio directory", key, is_dir=True)
         return parse_asvspoof2021(keys_file, audio_dir, track, phase, problems)

@@ -56,10 +56,8 @@ def load_asvspoof5(
     if not root.is_dir():
         raise MissingDataError("ASVspoof 5 root", root, key)
     name, audio_names = _ASV5_SPLITS[split]
-    candidates = [root / "ASVspoof5_protocols" / name, root / name]
-    protocol = next((c for c in candidates if c.is_file()), candidates[0])
-    require(protocol, f"ASVspoof 5 {split} protocol", key)
+    protocols = [root / "ASVspoof5_protocols" / name, root / name]
+    protocol = require(protocols, f"ASVspoof 5 {split} protocol", key)
     dirs = [root / d for d in audio_names]
-    audio_dir = next((d for d in dirs if d.is_dir()), dirs[0])
-    require(audio_dir, f"ASVspoof 5 {split} audio directory", key, is_dir=True)
+    audio_dir = require(dirs, f"ASVspoof 5 {split} audio directory", key, is_dir=True)
     return parse_asvspoof5(protocol, audio_dir, problems)

@@ -94,7 +94,6 @@ def load_had(
     if not base.is_dir():
         raise MissingDataError("HAD root", root, key)
     split_dir = require(base / f"HAD_{name}", f"HAD {name} directory", key, is_dir=True)
-    candidates = [split_dir / f"HAD_{name}_label.txt", base / f"HAD_{name}_label.txt"]
-    labels = next((c for c in candidates if c.is_file()), candidates[0])
-    require(labels, f"HAD {name} label file", key)
+    places = [split_dir / f"HAD_{name}_label.txt", base / f"HAD_{name}_label.txt"]
+    labels = require(places, f"HAD {name} label file", key)
     return parse_had(labels, split_dir, problems)

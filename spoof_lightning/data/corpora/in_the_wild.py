@@ -77,8 +77,6 @@ def load_in_the_wild(
         )
     if not root.is_dir():
         raise MissingDataError("In-the-Wild root", root, key)
-    base = next(
-        (b for b in (root, root / "release_in_the_wild") if (b / "meta.csv").is_file()), root
-    )
-    meta = require(base / "meta.csv", "In-the-Wild meta.csv", key)
-    return parse_in_the_wild(meta, base, problems)
+    places = [root / "meta.csv", root / "release_in_the_wild" / "meta.csv"]
+    meta = require(places, "In-the-Wild meta.csv", key)
+    return parse_in_the_wild(meta, meta.parent, problems)
