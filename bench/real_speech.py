@@ -30,11 +30,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from spoof_lightning.data.corpora.asvspoof2019 import official_paths
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 README = REPO / "README.md"
 MARKERS = ("<!-- real-speech-table:begin -->", "<!-- real-speech-table:end -->")
-PROTOCOLS = "ASVspoof2019_LA_cm_protocols/ASVspoof2019.LA.cm.{}.txt"
 
 # Channel augmentation + SpecAugment, compared on dev with real_speech_cpu (which has neither)
 AUGMENT = ["augment=noise", "frontend.freq_mask=6", "frontend.time_mask=20"]
@@ -93,13 +94,14 @@ def max_time(minutes: int) -> str:
 
 
 def protocol_attacks(root: Path, split: str) -> set[str]:
-    lines = (root / "LA" / PROTOCOLS.format(split)).read_text().splitlines()
+    protocol, _ = official_paths(root / "LA", "LA", split)  # split: train, dev or eval
+    lines = protocol.read_text().splitlines()
     return {line.split()[3] for line in lines if line.split() and line.split()[3] != "-"}
 
 
 def unseen_attacks(root: Path) -> list[str]:
-    seen = protocol_attacks(root, "train.trn") | protocol_attacks(root, "dev.trl")
-    return sorted(protocol_attacks(root, "eval.trl") - seen)
+    seen = protocol_attacks(root, "train") | protocol_attacks(root, "dev")
+    return sorted(protocol_attacks(root, "eval") - seen)
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

@@ -249,7 +249,8 @@ def data_problems(data: Any, prefix: str = "data.", skip_null: bool = False) -> 
     problems += _per_split_problems(values.get("attacks"), f"{prefix}attacks", _attacks_problems)
     if values.get("loader") == "shards":
         if not values.get("shards_root"):
-            problems.append(f"{prefix}loader=shards needs {prefix}shards_root (see data/shards.py)")
+            shards = "written by spoof-lightning shards"
+            problems.append(f"{prefix}loader=shards needs {prefix}shards_root ({shards})")
         for key in ("subset", "attacks"):
             if any((values.get(key) or {}).values()):
                 problems.append(

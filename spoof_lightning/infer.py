@@ -89,7 +89,7 @@ class Scorer:
 
         run, info = (load_onnx if path.suffix == ".onnx" else load_torchscript)(path)
         if "sample_rate" not in info:
-            raise ValueError(f"{path} is not a model exported by spoof_lightning.export")
+            raise ValueError(f"{path} is not a model exported by `spoof-lightning export`")
         return cls._from_info(run, info)
 
     @classmethod

@@ -37,6 +37,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.speech_corpus import dsp, sanity, sources, tts  # noqa: E402
+from spoof_lightning.data.corpora.asvspoof2019 import official_paths  # noqa: E402
 
 VERSION = 1
 ATTACKS = {
@@ -49,10 +50,10 @@ ATTACKS = {
     "A07": "copy-synthesis: WORLD-like harmonic + noise vocoder [eval only]",
     "A08": "codec then vocoder: Vorbis q-1, sharpened magnitude + Griffin-Lim [eval only]",
 }
-SPLITS = {  # split -> (protocol suffix, utterance prefix, attacks)
-    "train": ("train.trn", "LA_T_", ("A01", "A02", "A03", "A04")),
-    "dev": ("dev.trl", "LA_D_", ("A01", "A02", "A03", "A04")),
-    "eval": ("eval.trl", "LA_E_", ("A02", "A04", "A05", "A06", "A07", "A08")),
+SPLITS = {  # split (its protocol and flac paths: official_paths) -> (utterance prefix, attacks)
+    "train": ("LA_T_", ("A01", "A02", "A03", "A04")),
+    "dev": ("LA_D_", ("A01", "A02", "A03", "A04")),
+    "eval": ("LA_E_", ("A02", "A04", "A05", "A06", "A07", "A08")),
 }
 DIPHONE_VOICES = {
     "train": ("kal_diphone", "lp_diphone", "czech_dita"),
@@ -138,7 +139,7 @@ def compose(rng: np.random.Generator, pool: list[sources.Clip], durations: dict)
 def plan(clips_by_split: dict, durations: dict, sizes: dict, seed: int) -> list[Item]:
     """Every bona fide and copy-synthesis item, and the TTS candidates (1.5x per group)."""
     items = []
-    for split_index, (split, (_, _, attacks)) in enumerate(SPLITS.items()):
+    for split_index, (split, (_, attacks)) in enumerate(SPLITS.items()):
         rng = np.random.default_rng([seed, VERSION, split_index])
         pool = clips_by_split[split]
         n_bona, n_attack = sizes[split]
@@ -263,8 +264,6 @@ def render(args: tuple[Item, np.ndarray | None]) -> np.ndarray:
 
 def write(la_dir: Path, items: list[Item], audio: list[np.ndarray], workers: int, seed: int):
     """Render every item and write flac files, protocols and the sanity rows."""
-    protocols = la_dir / "ASVspoof2019_LA_cm_protocols"
-    protocols.mkdir(parents=True)
     speakers = sorted({it.speaker for it in items})
     speaker_ids = {s: f"LA_{i + 1:04d}" for i, s in enumerate(speakers)}
     rng = np.random.default_rng([seed, VERSION, 17])
@@ -280,9 +279,9 @@ def write(la_dir: Path, items: list[Item], audio: list[np.ndarray], workers: int
         lines = defaultdict(list)
         for k, (i, wave) in enumerate(zip(order, waves, strict=True)):
             it = items[i]
-            _, prefix, _ = SPLITS[it.split]
+            prefix, _ = SPLITS[it.split]
             utt = f"{prefix}{ids[k]}"
-            flac = la_dir / f"ASVspoof2019_LA_{it.split}" / "flac" / f"{utt}.flac"
+            flac = official_paths(la_dir, "LA", it.split)[1] / f"{utt}.flac"
             flac.parent.mkdir(parents=True, exist_ok=True)
             sf.write(flac, wave, dsp.SR, "PCM_16")
             key = "bonafide" if it.attack == "-" else "spoof"
@@ -298,9 +297,10 @@ def write(la_dir: Path, items: list[Item], audio: list[np.ndarray], workers: int
                     **sanity.features(wave.astype(np.float64)),
                 }
             )
-    for split, (suffix, _, _) in SPLITS.items():
-        text = "".join(line for _, line in sorted(lines[split]))
-        (protocols / f"ASVspoof2019.LA.cm.{suffix}.txt").write_text(text)
+    for split in SPLITS:
+        protocol = official_paths(la_dir, "LA", split)[0]
+        protocol.parent.mkdir(parents=True, exist_ok=True)
+        protocol.write_text("".join(line for _, line in sorted(lines[split])))
     return rows, speaker_ids
 
 
@@ -342,7 +342,7 @@ def build(out: Path, cache: Path, seed: int = 0, workers: int = 2, sizes=DEFAULT
         "version": VERSION,
         "seed": seed,
         "attacks": ATTACKS,
-        "splits": {s: list(a) for s, (_, _, a) in SPLITS.items()},
+        "splits": {s: list(a) for s, (_, a) in SPLITS.items()},
         "bonafide_packages": {
             p: {k: v for k, v in d.items() if k != "root"} for p, d in packages.items()
         },

@@ -79,7 +79,7 @@ class AntiSpoofDataModule(L.LightningDataModule):
             (int or ``{bonafide: n, spoof: m}``), ``per_attack`` or ``size``; None = all.
         loader: ``map`` (default, local disks), ``stream`` (iterable, lazy reads) or
             ``shards`` (tar shards under ``shards_root/<split>/``).
-        shards_root: folder written by ``python -m spoof_lightning.data.shards``.
+        shards_root: folder written by ``spoof-lightning shards``.
         shuffle_buffer: samples in the streaming shuffle buffer (train only).
         uneven: streaming; ``wrap`` repeats a few samples, ``drop`` leaves a few out,
             so that every rank gets the same number of batches.
@@ -126,7 +126,9 @@ class AntiSpoofDataModule(L.LightningDataModule):
         if loader not in ("map", "stream", "shards"):
             raise ValueError(f"data.loader must be map, stream or shards, got {loader!r}")
         if loader == "shards" and not shards_root:
-            raise ValueError("data.loader=shards needs data.shards_root (see data/shards.py)")
+            raise ValueError(
+                "data.loader=shards needs data.shards_root (written by spoof-lightning shards)"
+            )
         subset = _per_split(subset, "data.subset", loader)
         attacks = _per_split(attacks, "data.attacks", loader)
         self.corpus, self.root = corpus, Path(root)
@@ -238,7 +240,7 @@ class AntiSpoofDataModule(L.LightningDataModule):
         index = Path(self.shards_root) / split / INDEX
         if not index.is_file():
             raise MissingDataError(
-                f"{split} shards (write them with python -m spoof_lightning.data.shards)",
+                f"{split} shards (write them with spoof-lightning shards ... --out <shards_root>)",
                 index,
                 "data.shards_root",
             )

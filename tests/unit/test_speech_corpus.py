@@ -10,6 +10,7 @@ import soundfile as sf
 from scipy.signal import lfilter
 
 from bench.speech_corpus import build, dsp, sanity, sources
+from spoof_lightning.data.protocols import load_split
 
 SR = dsp.SR
 needs_sox = pytest.mark.skipif(shutil.which("sox") is None, reason="needs sox (apt-get install)")
@@ -130,6 +131,23 @@ def test_every_group_gets_the_same_telephone_share_and_channel_draws() -> None:
     assert share == {"-": 5, "A01": 5, "A04": 10}  # inherently narrow-band items stay so
     levels = sorted(it.level_db for it in items if it.attack == "-")
     assert levels[0] >= -32 and levels[-1] <= -20 and np.ptp(levels) > 8  # stratified draws
+
+
+def test_the_written_corpus_is_what_data_asvspoof2019_la_reads(tmp_path: Path) -> None:
+    """The files go where the corpus loader looks (``official_paths``: one layout)."""
+    items, audio = [], []
+    for split, (_, attacks) in build.SPLITS.items():
+        for attack in ("-", attacks[-1]):
+            items.append(build.Item(split, attack, f"s-{split}", tts=len(audio), seed=len(audio)))
+            audio.append(vowel(f0=120.0 + 10 * len(audio), seconds=0.5))
+    rows, _ = build.write(tmp_path / "LA", items, audio, workers=1, seed=0)
+    for split, name in (("train", "train"), ("val", "dev"), ("test", "eval")):
+        entries = load_split("asvspoof2019_la", tmp_path, split)
+        assert sorted(u.attack for u in entries) == sorted(
+            it.attack for it in items if it.split == name
+        )
+        assert all(u.path.is_file() for u in entries)
+        assert {u.utt_id for u in entries} == {r["utt"] for r in rows if r["split"] == name}
 
 
 def test_packages_of_the_held_out_measurement_are_refused(tmp_path: Path) -> None:
