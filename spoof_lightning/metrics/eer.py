@@ -20,10 +20,11 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 
-def check_scores(scores: ArrayLike, name: str) -> np.ndarray:
-    """1-D float64 array of finite scores, or a ValueError naming the class."""
+def check_scores(scores: ArrayLike, name: str, allow_empty: bool = False) -> np.ndarray:
+    """1-D float64 array of finite scores, or a ValueError naming the class (also for an
+    empty class, unless ``allow_empty``)."""
     array = np.asarray(scores, dtype=np.float64).ravel()
-    if array.size == 0:
+    if array.size == 0 and not allow_empty:
         raise ValueError(f"no {name} scores: the {name} class is empty, the EER is undefined")
     n_bad = int(np.count_nonzero(~np.isfinite(array)))
     if n_bad:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from spoof_lightning.metrics.eer import compute_det_curve, compute_eer
+from spoof_lightning.metrics.eer import check_scores, compute_det_curve, compute_eer
 
 
 @dataclass(frozen=True)
@@ -103,34 +103,32 @@ class TandemResult:
     asv_threshold: float  # the ASV EER threshold
 
 
-def _finite(scores: ArrayLike, name: str) -> np.ndarray:
-    array = np.asarray(scores, dtype=np.float64).ravel()
-    n_bad = int(np.count_nonzero(~np.isfinite(array)))
-    if n_bad:
-        raise ValueError(f"{n_bad} of {array.size} {name} scores are not finite (NaN or inf)")
-    return array
-
-
 def _check_priors(p_target: float, p_nontarget: float, p_spoof: float) -> None:
     priors = (p_target, p_nontarget, p_spoof)
     if min(priors) < 0 or abs(sum(priors) - 1) > 1e-10:
         raise ValueError(f"t-DCF priors (Ptar, Pnon, Pspoof) = {priors} must be >= 0 and sum to 1")
 
 
-def _check_soft_cm(bonafide_cm: np.ndarray, spoof_cm: np.ndarray) -> None:
-    if np.unique(np.concatenate([bonafide_cm, spoof_cm])).size < 3:
+def _cm_det_curve(
+    bonafide_cm: ArrayLike, spoof_cm: ArrayLike
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The CM's DET curve, once its scores are finite and soft (3 or more distinct values)."""
+    bona = check_scores(bonafide_cm, "CM bona fide", allow_empty=True)
+    spoof = check_scores(spoof_cm, "CM spoof", allow_empty=True)
+    if np.unique(np.concatenate([bona, spoof])).size < 3:
         raise ValueError(
             "CM scores take fewer than 3 distinct values: give soft scores, not decisions"
         )
+    return compute_det_curve(bona, spoof)
 
 
 def asv_error_rates(
     target: ArrayLike, nontarget: ArrayLike, spoof: ArrayLike, threshold: float
 ) -> AsvErrorRates:
     """ASV error rates at ``threshold`` (accept when ``score >= threshold``)."""
-    tar = _finite(target, "ASV target")
-    non = _finite(nontarget, "ASV non-target")
-    spf = _finite(spoof, "ASV spoof")
+    tar = check_scores(target, "ASV target", allow_empty=True)
+    non = check_scores(nontarget, "ASV non-target", allow_empty=True)
+    spf = check_scores(spoof, "ASV spoof", allow_empty=True)
     for array, name in ((tar, "target"), (non, "non-target"), (spf, "spoof")):
         if array.size == 0:
             raise ValueError(f"no ASV {name} scores: the t-DCF needs target, non-target and spoof")
@@ -159,9 +157,7 @@ def tdcf_curve_2019(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Normalised ASVspoof 2019 t-DCF at every CM threshold: ``(tdcf_norm, cm_thresholds)``."""
     _check_priors(cost.p_target, cost.p_nontarget, cost.p_spoof)
-    bona, spoof = _finite(bonafide_cm, "CM bona fide"), _finite(spoof_cm, "CM spoof")
-    _check_soft_cm(bona, spoof)
-    p_miss_cm, p_fa_cm, thresholds = compute_det_curve(bona, spoof)
+    p_miss_cm, p_fa_cm, thresholds = _cm_det_curve(bonafide_cm, spoof_cm)
     c1 = (
         cost.p_target * (cost.c_miss_cm - cost.c_miss_asv * asv.p_miss)
         - cost.p_nontarget * cost.c_fa_asv * asv.p_fa
@@ -218,9 +214,7 @@ def tdcf_curve_2021(
         )
     if c0 + min(c1, c2) == 0:
         raise ValueError(f"t-DCF normaliser C0 + min(C1, C2) is 0 (C0={c0}, C1={c1}, C2={c2})")
-    bona, spoof = _finite(bonafide_cm, "CM bona fide"), _finite(spoof_cm, "CM spoof")
-    _check_soft_cm(bona, spoof)
-    p_miss_cm, p_fa_cm, thresholds = compute_det_curve(bona, spoof)
+    p_miss_cm, p_fa_cm, thresholds = _cm_det_curve(bonafide_cm, spoof_cm)
     return (c0 + c1 * p_miss_cm + c2 * p_fa_cm) / (c0 + min(c1, c2)), thresholds
 
 
