@@ -154,7 +154,7 @@ def _plain_config(value: Any, path: Path, key: str) -> dict[str, Any]:
     return dict(value)
 
 
-def _threshold(value: Any) -> float | None:
+def stored_threshold(value: Any) -> float | None:
     """The stored dev EER threshold; None when absent or NaN (the run never validated)."""
     try:
         number = float(value.item() if isinstance(value, Tensor) else value)
@@ -229,7 +229,7 @@ def unpack_checkpoint(
         "model": _plain_config(hparams.get("model"), path, "model"),
         "names": {str(k): str(v) for k, v in dict(names).items()},
         "state": dict(state),
-        "threshold": _threshold(threshold),
+        "threshold": stored_threshold(threshold),
         "config": dict(config) if isinstance(config, Mapping) else {},
         "sample_rate": content.get("sample_rate") if content.get("format") else None,
         "calibration": content.get("calibration") if content.get("format") else None,
@@ -372,5 +372,6 @@ __all__ = [
     "describe",
     "load_countermeasure",
     "read_checkpoint",
+    "stored_threshold",
     "unpack_checkpoint",
 ]

@@ -18,7 +18,7 @@ from typing import Any
 
 import lightning as L
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from spoof_lightning.build import resolve_class
 from spoof_lightning.config_rules import (
@@ -29,6 +29,7 @@ from spoof_lightning.config_rules import (
     is_int,
     is_number,
     number,
+    plain,
     plain_values,
     raise_problems,
     rule_problems,
@@ -275,9 +276,7 @@ def augment_problems(augment: Any, prefix: str = "augment") -> list[str]:
     then what the transforms' own constructors refuse."""
     if augment is None:
         return []
-    values = (
-        OmegaConf.to_container(augment, resolve=True) if OmegaConf.is_config(augment) else augment
-    )
+    values = plain(augment)
     problems = _augment_node(values, prefix)
     if not problems and isinstance(values, Mapping) and "_target_" in values:
         try:

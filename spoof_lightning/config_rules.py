@@ -63,6 +63,11 @@ def text(optional: bool = False) -> Rule:
     return _rule("a string", lambda v: isinstance(v, str), optional)
 
 
+def plain(node: Any) -> Any:
+    """A config node as plain (resolved) data; any other value as it is."""
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
 def plain_values(
     section: Any, keys: Sequence[str] | None = None
 ) -> tuple[dict[str, Any], list[str]]:
@@ -79,10 +84,7 @@ def plain_values(
             missing.append(str(key))
             continue
         try:
-            node = section[key]
-            values[str(key)] = (
-                OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
-            )
+            values[str(key)] = plain(section[key])
         except (InterpolationResolutionError, MissingMandatoryValue):
             continue
     return values, missing

@@ -26,6 +26,7 @@ from spoof_lightning.config_checks import (
     data_problems,
     raise_problems,
 )
+from spoof_lightning.config_rules import plain
 from spoof_lightning.data.protocols import CORPUS_CONDITIONS
 from spoof_lightning.metrics.sasv import read_asv5_scores, read_asv5_trials, sasv_rows
 from spoof_lightning.metrics.scores import read_asv_scores_2019, read_asv_trials_2021
@@ -36,10 +37,6 @@ from spoof_lightning.outputs import claim_output_dir, write_outputs
 from spoof_lightning.scoring import ScoreSet, score_split
 
 log = logging.getLogger(__name__)
-
-
-def _plain(node: Any) -> Any:
-    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
 
 
 # Data keys that shape what the model sees: eval.py keeps the checkpoint's values.
@@ -207,7 +204,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     cfg.sample_rate = loaded.sample_rate
     for part in PARTS:
         if cfg.get(part):
-            check_request(loaded, part, _plain(cfg[part]), choices.get(part))
+            check_request(loaded, part, plain(cfg[part]), choices.get(part))
     claim_output_dir(Path(cfg.output_dir), split, loaded.path)
     threshold, threshold_source = decision_threshold(loaded, cfg.threshold)
     data = data_config(cfg, loaded)
@@ -238,7 +235,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         str(cfg.tdcf),
         threshold,
         metric_set_of(cfg, data),
-        _plain(cfg.get("bootstrap")) or {},
+        plain(cfg.get("bootstrap")) or {},
         CORPUS_CONDITIONS.get(str(data.get("corpus")), ()),
         sasv=_sasv_trials(cfg, asv5, rows) if asv5 is not None else None,
         dev_rows=_dev_rows(loaded, datamodule, data, cfg, rows),

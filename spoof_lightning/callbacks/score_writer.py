@@ -6,12 +6,12 @@ file, the 2021 submission, a CSV with the protocol metadata joined by utterance 
 DET / histogram plots.
 """
 
-import math
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 
+from spoof_lightning.checkpoint import stored_threshold
 from spoof_lightning.metrics.summary import add_decisions, join_rows, split_metrics
 from spoof_lightning.outputs import write_outputs
 from spoof_lightning.scoring import ScoreSet
@@ -55,9 +55,7 @@ class ScoreWriter(L.Callback):
         rows, _ = join_rows(
             scores.scores, _protocol(trainer, stage, scores), f"{stage} split", skip
         )
-        buffer = getattr(pl_module, "eer_threshold", None)
-        threshold = float(buffer) if buffer is not None else math.nan
-        threshold = threshold if math.isfinite(threshold) else None
+        threshold = stored_threshold(getattr(pl_module, "eer_threshold", None))  # NaN: None
         if threshold is not None:
             add_decisions(rows, threshold)
         metrics = split_metrics(rows, threshold=threshold)
