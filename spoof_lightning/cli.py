@@ -56,6 +56,11 @@ def user_errors() -> tuple[type[Exception], ...]:
     return tuple(getattr(module, name) for module, names in loaded for name in names)
 
 
+def is_multirun() -> bool:
+    """True inside a job of a ``-m`` sweep (any sweeper or launcher)."""
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
 @contextmanager
 def user_errors_reported(in_sweeps: bool = False) -> Iterator[None]:
     """Turn a :func:`user_errors` exception into ``error: <message>`` on stderr and exit 2.
@@ -68,8 +73,7 @@ def user_errors_reported(in_sweeps: bool = False) -> Iterator[None]:
     except Exception as err:
         if not isinstance(err, user_errors()):
             raise
-        multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-        if (multirun and not in_sweeps) or os.environ.get("HYDRA_FULL_ERROR") == "1":
+        if (is_multirun() and not in_sweeps) or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         print(
             f"error: {err}\n({type(err).__name__}; set HYDRA_FULL_ERROR=1 for the traceback)",

@@ -143,13 +143,6 @@ def configuration_of(summary: dict[str, Any]) -> tuple[str, str | None]:
     return " ".join(shown + sorted(kept)), seed
 
 
-def _test_metrics(run_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
-    score_file = summary.get("score_file")
-    folder = Path(score_file).parent if score_file else run_dir / "scores"
-    path = folder / "test_metrics.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
 def seed_results(
     run_dir: Path, asv: AsvScores | None = None, tdcf: str = "2019"
 ) -> dict[str, dict[str, float]]:
@@ -159,8 +152,9 @@ def seed_results(
     if summary.get("test_eer_percent") is not None:
         results["eer"]["pooled"] = summary["test_eer_percent"]
         results["eer"] |= summary.get("test_eer_percent_by_attack", {})
-    metrics = _test_metrics(run_dir, summary)
     score_file = Path(summary.get("score_file") or run_dir / "scores" / "test_scores.txt")
+    metrics_file = score_file.parent / "test_metrics.json"  # written beside the score file
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
     if asv is not None and score_file.suffix == ".txt" and score_file.is_file():
         metrics = evaluate_rows(read_cm_scores_2019(score_file), asv=asv, tdcf=tdcf)
     if metrics.get("min_tdcf") is not None:

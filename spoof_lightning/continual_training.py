@@ -173,13 +173,6 @@ def continual_metrics(matrix: Sequence[Sequence[float]]) -> dict[str, Any]:
     }
 
 
-def _regime_config(cfg: DictConfig, overrides: Mapping[str, float]) -> DictConfig:
-    regime = copy.deepcopy(cfg)
-    for key, value in overrides.items():
-        OmegaConf.update(regime, f"loss.{key}", value, merge=False)
-    return regime
-
-
 def run_continual(cfg: DictConfig) -> dict[str, Any]:
     """Train the experience sequence under DFWF (and fine-tuning); write and return results."""
     check_train_config(cfg)  # before anything is built or read
@@ -217,7 +210,9 @@ def run_continual(cfg: DictConfig) -> dict[str, Any]:
         regimes["finetune"] = FINETUNE
     results: dict[str, Any] = {"experiences": [e.name for e in experiences], "regimes": {}}
     for regime, overrides in regimes.items():
-        regime_cfg = _regime_config(cfg, overrides)
+        regime_cfg = copy.deepcopy(cfg)
+        for key, value in overrides.items():
+            OmegaConf.update(regime_cfg, f"loss.{key}", value, merge=False)
         L.seed_everything(cfg.seed + 1, workers=True)
         module = detector_from_config(regime_cfg)
         module.load_state_dict(after_first)

@@ -15,7 +15,6 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
@@ -29,6 +28,7 @@ from spoof_lightning.callbacks.resume_state import ResumeState
 from spoof_lightning.callbacks.score_writer import ScoreWriter
 from spoof_lightning.checkpoint import describe
 from spoof_lightning.checkpoint_match import check_resumable
+from spoof_lightning.cli import is_multirun
 from spoof_lightning.config_checks import check_crops, check_train_config
 from spoof_lightning.contracts import IncompatiblePairError
 from spoof_lightning.lit.detector import Detector
@@ -60,11 +60,6 @@ def name_overrides() -> str:
     """The overrides that name a sweep job (``hydra.job.override_dirname``: all but the
     choices, resume and storage keys listed in conf/hydra/default.yaml)."""
     return str(HydraConfig.get().job.override_dirname) if HydraConfig.initialized() else ""
-
-
-def is_multirun() -> bool:
-    """True inside a job of ``train.py -m`` (any sweeper or launcher)."""
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def detector_from_config(cfg: DictConfig) -> Detector:

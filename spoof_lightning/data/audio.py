@@ -158,11 +158,6 @@ def zero_pad(x: np.ndarray, n: int) -> np.ndarray:
     return np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, n - x.shape[-1])])
 
 
-def first_n(x: np.ndarray, n: int) -> np.ndarray:
-    """The first ``n`` samples along the last axis (fewer when ``x`` is shorter)."""
-    return x[..., :n]
-
-
 def random_crop(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """A window of ``n`` samples at a uniform offset along the last axis (all when shorter)."""
     length = x.shape[-1]
@@ -181,7 +176,7 @@ def crop_to(
             raise ValueError("crop='random' needs an rng")
         return random_crop(x, n, rng)
     if policy == "first":
-        return first_n(x, n)
+        return x[..., :n]
     raise ValueError(f"unknown crop policy {policy!r}; choose 'first' or 'random'")
 
 
@@ -216,7 +211,6 @@ __all__ = [
     "check_audio",
     "crop_to",
     "decode_audio",
-    "first_n",
     "fix_length",
     "load_audio",
     "pad_to",

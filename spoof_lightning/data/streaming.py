@@ -216,10 +216,6 @@ class StreamingDataset(IterableDataset):
             return dist.get_rank(), dist.get_world_size()
         return 0, 1
 
-    def pin_distributed(self) -> None:
-        """Fix rank and world size before workers start (they cannot ask torch.distributed)."""
-        self.rank, self.world_size = self.distributed()
-
     def per_stream(self, streams: int) -> int:
         n = math.ceil(self.total / streams) if self.uneven == "wrap" else self.total // streams
         if n == 0:
@@ -384,7 +380,8 @@ class StreamLoader(EpochLoader):
         return {"batch_size": self.batch_size or 1, "streams": streams}
 
     def start_pass(self, epoch: int, skip: int) -> None:
-        self.dataset.pin_distributed()
+        # rank and world size fixed before workers start (they cannot ask torch.distributed)
+        self.dataset.rank, self.dataset.world_size = self.dataset.distributed()
         self.dataset.set_epoch(epoch, skip)
 
     def __len__(self) -> int:

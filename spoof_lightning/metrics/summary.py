@@ -198,12 +198,6 @@ def calibrate_rows(
     return result
 
 
-def _segments(row: Mapping[str, Any]) -> list[tuple[float, float, int]]:
-    from spoof_lightning.data.corpora.had import parse_segments
-
-    return [(start, end, int(genuine)) for start, end, genuine in parse_segments(row["segments"])]
-
-
 def localization_metrics(
     scored: "ScoreSet", rows: Sequence[Mapping[str, Any]], frame_hop: float | None
 ) -> dict[str, Any] | None:
@@ -227,8 +221,12 @@ def localization_metrics(
         labels = [frame_labels[utt] for utt in ids]
         result["frame_eer"], result["frame_eer_threshold"] = localization.frame_eer(scores, labels)
     if has_segments:
-        by_id = {row["utt_id"]: row for row in rows}
-        segments = [_segments(by_id[utt]) for utt in ids]
+        from spoof_lightning.data.corpora.had import parse_segments
+
+        by_id = {row["utt_id"]: row["segments"] for row in rows}
+        segments = [
+            [(a, b, int(genuine)) for a, b, genuine in parse_segments(by_id[u])] for u in ids
+        ]
         result["range_eer"], result["range_eer_threshold"] = localization.range_eer(
             scores, segments, frame_hop
         )
