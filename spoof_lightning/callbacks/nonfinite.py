@@ -18,6 +18,8 @@ import lightning as L
 import torch
 from torch import Tensor
 
+from spoof_lightning.errors import listed
+
 
 class NonFiniteError(RuntimeError):
     """Training produced a NaN or inf loss or weights; the message says where and what to do."""
@@ -94,7 +96,7 @@ class NonFiniteGuard(L.Callback):
         if bad:
             raise NonFiniteError(
                 f"training stopped at optimizer step {trainer.global_step}: the weights hold "
-                f"NaN or inf ({', '.join(bad[:5])}{', ...' if len(bad) > 5 else ''}), so this "
+                f"NaN or inf ({listed(bad)}), so this "
                 f"checkpoint was not written. {_last_good(trainer)} Lower optimizer.lr or set "
                 f"trainer.gradient_clip_val."
             )
