@@ -6,8 +6,20 @@ with Res2Net architecture", ICASSP 2021: pre-emphasis 0.97, 25 ms Hann window, 1
 """
 
 import torchaudio
+from torch import Tensor, nn
 
-from spoof_lightning.frontends.common import SpectralFrontEnd, stft_kwargs
+from spoof_lightning.frontends.common import SpectralFrontEnd, check_band, stft_kwargs
+
+
+class LowBins(nn.Module):
+    """``transform`` followed by keeping its first ``n_bins`` frequency bins."""
+
+    def __init__(self, transform: nn.Module, n_bins: int) -> None:
+        super().__init__()
+        self.transform, self.n_bins = transform, n_bins
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.transform(x)[:, : self.n_bins]
 
 
 class SpectrogramFrontEnd(SpectralFrontEnd):
@@ -20,6 +32,8 @@ class SpectrogramFrontEnd(SpectralFrontEnd):
         power: 2 = power spectrum, 1 = magnitude.
         pre_emphasis: coefficient applied to the waveform first; 0 disables it.
         log_eps: ``log(x + log_eps)``; 0 keeps the linear spectrogram.
+        f_max: keep only the bins at or below this frequency (Hz), e.g. 4000 for
+            telephone-band speech; None = up to Nyquist.
         freq_mask, time_mask: SpecAugment widths (bins / frames), training only.
     """
 
@@ -35,12 +49,18 @@ class SpectrogramFrontEnd(SpectralFrontEnd):
         log_eps: float = 1e-6,
         freq_mask: int = 0,
         time_mask: int = 0,
+        f_max: float | None = None,
     ) -> None:
         stft = stft_kwargs(n_fft, win_length, hop_length, window)
-        spec = torchaudio.transforms.Spectrogram(**stft, power=power)
+        spec: nn.Module = torchaudio.transforms.Spectrogram(**stft, power=power)
+        n_bins = n_fft // 2 + 1
+        if f_max is not None:
+            check_band(0.0, f_max, sample_rate)
+            n_bins = int(f_max * n_fft / sample_rate) + 1
+            spec = LowBins(spec, n_bins)
         super().__init__(
             spec,
-            out_channels=n_fft // 2 + 1,
+            out_channels=n_bins,
             pre_emphasis=pre_emphasis,
             log_eps=log_eps,
             freq_mask=freq_mask,

@@ -113,6 +113,14 @@ def test_spectrogram_matches_direct_computation(wave: torch.Tensor) -> None:
     assert torch.allclose(feats, torch.log(spec + 1e-6), atol=1e-4)
 
 
+def test_spectrogram_f_max_keeps_the_low_bins(wave: torch.Tensor) -> None:
+    """f_max=4000 at 16 kHz with a 512-point FFT: bins 0..128 (31.25 Hz apart), unchanged."""
+    full = build("spectrogram")
+    band = build("spectrogram", f_max=4000.0)
+    assert band.out_channels == 129
+    assert torch.equal(band(wave), full(wave)[:, :129])
+
+
 @pytest.mark.parametrize("freq", [300.0, 1000.0, 4000.0])
 def test_cqt_tone_peaks_at_its_bin(freq: float) -> None:
     """A pure tone peaks at CQT bin 48 * log2(f / 15 Hz) (432 bins, 48 per octave)."""
@@ -174,6 +182,8 @@ def test_spectral_bad_config_names_key() -> None:
         SpectrogramFrontEnd(win_length=1024)
     with pytest.raises(ValueError, match="frontend.log_eps"):
         SpectrogramFrontEnd(log_eps=-1.0)
+    with pytest.raises(ValueError, match="frontend.f_max"):
+        SpectrogramFrontEnd(f_max=9000.0)
 
 
 def test_spec_augment_masks_in_training_only() -> None:
