@@ -13,9 +13,12 @@ and exits with 128 + the signal number (:func:`exit_preempted`: 143 for SIGTERM,
 SIGUSR1, 140 for SIGUSR2); ``resume=true`` continues the run. A handler that was installed
 before (submitit's requeue on SIGUSR2) is called after the checkpoint is saved.
 
-Lightning's own handling stays out of the way: its SIGTERM handler would stop after the
-current batch (mid-accumulation, without a checkpoint) and exit 0, so it is replaced while
-training runs; its SLURM auto-requeue on SIGUSR1 is only installed when no handler exists.
+eval.py handles the same signals: scoring stops at once, nothing is written, and it exits
+with 128 + the signal number. Lightning's own handling stays out of the way: its SIGTERM
+handler would stop after the current batch (mid-accumulation, without a checkpoint) and exit
+0, and its predict loop never looks at it (eval.py would score on), so it is replaced while
+training or scoring runs; its SLURM auto-requeue on SIGUSR1 is only installed when no
+handler exists.
 """
 
 import os
@@ -72,6 +75,11 @@ def _block_in_forked_child() -> None:
 os.register_at_fork(after_in_child=_block_in_forked_child)
 
 
+def active() -> bool:
+    """True inside :func:`handling_signals` in this process."""
+    return _State.owner == os.getpid()
+
+
 def install() -> None:
     """(Re)install the handlers, e.g. over those Lightning sets when training starts."""
     if threading.current_thread() is threading.main_thread():
@@ -119,6 +127,7 @@ def exit_preempted(stop: Preempted) -> NoReturn:
 __all__ = [
     "SIGNALS",
     "Preempted",
+    "active",
     "defer",
     "exit_preempted",
     "handling_signals",

@@ -15,6 +15,7 @@ import numpy as np
 import torch.distributed as dist
 from torch import Tensor
 
+from spoof_lightning import preemption
 from spoof_lightning.contracts import BONAFIDE, SPOOF, ModelOutput, scores_from_logits
 from spoof_lightning.data.dataset import utterance_groups
 from spoof_lightning.metrics.summary import class_values
@@ -160,6 +161,16 @@ class ScoringModule(L.LightningModule):
         return score_batch(self.net, batch)
 
 
+class SignalsStopScoring(L.Callback):
+    """Puts back the handlers of :func:`~spoof_lightning.preemption.handling_signals` over
+    the SIGTERM handler that Lightning sets when ``predict`` starts (its predict loop never
+    reads it), so that a signal stops scoring at once."""
+
+    def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if preemption.active():
+            preemption.install()
+
+
 def score_split(
     net: Net, datamodule: Any, split: str, trainer_options: Mapping[str, Any]
 ) -> ScoreSet:
@@ -172,6 +183,7 @@ def score_split(
         logger=False,
         enable_checkpointing=False,
         enable_model_summary=False,
+        callbacks=[SignalsStopScoring()],
         **trainer_options,
     )
     result = ScoreSet()
