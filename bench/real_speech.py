@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from spoof_lightning.atomic import write_json, write_text
 from spoof_lightning.data.corpora.asvspoof2019 import official_paths
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,6 +81,16 @@ RECIPES: dict[str, tuple[str, list[str], int]] = {
         ["experiment=real_speech_cpu", *AUGMENT],
         30,
     ),
+    "real_speech_cpu_lfcc128": (
+        "real_speech_cpu with 128 linear filters and 128 cepstra, no deltas (0-4 kHz)",
+        [
+            "experiment=real_speech_cpu",
+            "frontend.n_filter=128",
+            "frontend.n_lfcc=128",
+            "frontend.deltas=0",
+        ],
+        30,
+    ),
     "real_speech_cpu_aug_1s": (
         "real_speech_cpu + augmentation, 1 s crops, batch 16",
         ["experiment=real_speech_cpu", *AUGMENT, "data.train_crop=16000", "data.batch_size=16"],
@@ -111,15 +122,19 @@ def read_json(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Atomic write: beside the target, fsync, rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as handle:
-        handle.write(json.dumps(data, indent=1) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+def recorded_runs(out: Path) -> dict[str, list[dict[str, Any]]]:
+    """Every run the harness started under ``out``, per recipe: its summary plus the timing
+    (``{"status": "failed"}`` when it ended without a summary)."""
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for recipe in RECIPES:
+        for run_dir in sorted(out.glob(f"{recipe}/seed*")):
+            timing = read_json(run_dir / "harness.json")
+            summary = read_json(run_dir / "summary.json")
+            if timing or summary:
+                runs.setdefault(recipe, []).append(
+                    {**(summary or {"status": "failed"}), **(timing or {})}
+                )
+    return runs
 
 
 def run_one(
@@ -251,7 +266,7 @@ def splice_readme(table: str) -> None:
         return
     head, rest = text.split(begin, 1)
     _, tail = rest.split(end, 1)
-    README.write_text(f"{head}{begin}\n{table}{end}{tail}")
+    write_text(README, f"{head}{begin}\n{table}{end}{tail}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -274,26 +289,20 @@ def main(argv: list[str] | None = None) -> int:
     root, out = args.root.resolve(), args.out.resolve()
     if not (root / "LA").is_dir():
         parser.error(f"no corpus at {root}/LA: build it with bench/speech_corpus/build.py")
-    runs: dict[str, list[dict[str, Any]]] = {}
-    for recipe in args.recipes:
-        for seed in args.seeds:
-            if args.report_only:
-                summary = read_json(out / recipe / f"seed{seed}" / "summary.json")
-                timing = read_json(out / recipe / f"seed{seed}" / "harness.json") or {}
-                result = {**summary, **timing} if summary else None
-            else:
+    if not args.report_only:
+        for recipe in args.recipes:
+            for seed in args.seeds:
                 result = run_one(recipe, seed, root, out, args.overrides, args.threads)
-            if result is not None:
-                runs.setdefault(recipe, []).append(result)
-            print(
-                f"{recipe} seed {seed}: {result and result.get('status')} "
-                f"eval EER {result and result.get('test_eer_percent')}",
-                flush=True,
-            )
+                print(
+                    f"{recipe} seed {seed}: {result and result.get('status')} "
+                    f"eval EER {result and result.get('test_eer_percent')}",
+                    flush=True,
+                )
+    runs = recorded_runs(out)  # every run under out, not only those of this call
     report = aggregate(runs, unseen_attacks(root))
     write_json(RESULTS / "real_speech.json", report)
     table = markdown(report)
-    (RESULTS / "real_speech.md").write_text(table)
+    write_text(RESULTS / "real_speech.md", table)
     if not args.no_readme:
         splice_readme(table)
     print(table, end="")

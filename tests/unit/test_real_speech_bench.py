@@ -1,5 +1,6 @@
 """bench/real_speech.py: time limits, unseen attacks and the mean ± std table."""
 
+import json
 from pathlib import Path
 
 from bench import real_speech
@@ -49,3 +50,18 @@ def test_aggregate_and_table_mark_the_best_dev_recipe() -> None:
     assert table[0] == "| recipe | seeds | dev EER % | eval EER % | A03 (unseen) | time / run |"
     assert table[2].startswith("| lfcc_gmm | 2 | 12.00 ± 2.83 | 22.00 ± 2.83 | 32.00 ± 2.83 |")
     assert table[3].startswith("| **real_speech_cpu** | 1 | 5.00 ± 0.00 |")
+
+
+def test_the_report_holds_every_recorded_run(tmp_path: Path) -> None:
+    """A call that trains one recipe still reports the runs of earlier calls."""
+    for recipe, seed in [("lfcc_gmm", 0), ("lfcc_gmm", 1), ("real_speech_cpu", 0)]:
+        (tmp_path / recipe / f"seed{seed}").mkdir(parents=True)
+        summary = run(10.0 + seed, 20.0, 30.0)
+        (tmp_path / recipe / f"seed{seed}" / "summary.json").write_text(json.dumps(summary))
+    (tmp_path / "lfcc_lcnn" / "seed0").mkdir(parents=True)  # died before its summary
+    (tmp_path / "lfcc_lcnn" / "seed0" / "harness.json").write_text('{"returncode": 1}')
+    (tmp_path / "not_a_recipe" / "seed0").mkdir(parents=True)
+    runs = real_speech.recorded_runs(tmp_path)
+    assert sorted(runs) == ["lfcc_gmm", "lfcc_lcnn", "real_speech_cpu"]
+    assert [r["best_val_eer_percent"] for r in runs["lfcc_gmm"]] == [10.0, 11.0]
+    assert runs["lfcc_lcnn"] == [{"status": "failed", "returncode": 1}]
