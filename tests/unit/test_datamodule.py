@@ -146,6 +146,11 @@ def test_collate_labels_long():
     assert batch["label"].tolist() == [-1, 1] and batch["length"].tolist() == [3, 5]
     assert batch["frame_labels"].tolist() == [[1, -1], [0, 1]]
     assert batch["waveform"].tolist()[0] == [1, 1, 1, 0, 0]
+    assert batch["waveform"].dtype == torch.float32 and batch["frame_labels"].dtype == torch.int64
+    same = collate(items[:1] * 2)  # one length: stacked as they are
+    assert (
+        same["waveform"].tolist() == [[1, 1, 1]] * 2 and same["frame_labels"].tolist() == [[1]] * 2
+    )
 
 
 @pytest.mark.parametrize("name", ["demo", "asvspoof2019_la"])
