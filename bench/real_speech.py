@@ -91,6 +91,17 @@ RECIPES: dict[str, tuple[str, list[str], int]] = {
         ],
         30,
     ),
+    "real_speech_cpu_lfcc128_aug": (
+        "real_speech_cpu_lfcc128 + channel augmentation (augment=noise)",
+        [
+            "experiment=real_speech_cpu",
+            "frontend.n_filter=128",
+            "frontend.n_lfcc=128",
+            "frontend.deltas=0",
+            "augment=noise",
+        ],
+        30,
+    ),
     "real_speech_cpu_aug_1s": (
         "real_speech_cpu + augmentation, 1 s crops, batch 16",
         ["experiment=real_speech_cpu", *AUGMENT, "data.train_crop=16000", "data.batch_size=16"],
