@@ -5,6 +5,7 @@ import os
 import resource
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,14 @@ FAST = [
     "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
 ]
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """A completed train.py run (the ``finished_run`` fixture)."""
+
+    run_dir: Path  # <log_dir>/runs/<run_name>/v1
+    stdout: str  # what train.py printed
 
 
 def _run(script: str, overrides: tuple[str, ...], timeout: int) -> subprocess.CompletedProcess:

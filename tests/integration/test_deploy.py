@@ -1,6 +1,6 @@
 """Deployment end to end, as a user runs it: released weights scored by eval.py, exported and
 scored by the infer command; a fine-tuned SSL run scored and exported after its pretrained
-file is gone (issue 10.7), with its SWA checkpoint read by eval.py."""
+file is gone (issue 10.7), with its SWA checkpoint read by evaluate()."""
 
 import csv
 import os
@@ -13,9 +13,12 @@ import pytest
 import soundfile as sf
 import torch
 
+from spoof_lightning.evaluation import evaluate
 from spoof_lightning.frontends.wav2vec2 import Wav2Vec2FrontEnd
+from spoof_lightning.infer import main as infer_main
 from spoof_lightning.metrics.scores import read_cm_scores_2019
 from tests.integration.cli import FAST, REPO, run_cli
+from tests.integration.test_eval import eval_config
 from tests.tiny_configs import TINY_WAV2VEC2
 
 pytestmark = pytest.mark.slow
@@ -99,7 +102,9 @@ def test_official_aasist_scores_a_folder_then_exports(tmp_path: Path) -> None:
         assert inferred[utt] == pytest.approx(score, abs=1e-4)
 
 
-def test_a_fine_tuned_ssl_run_needs_no_pretrained_file(demo_root: Path, tmp_path: Path) -> None:
+def test_a_fine_tuned_ssl_run_needs_no_pretrained_file(
+    demo_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     torch.manual_seed(0)
     pretrained = tmp_path / "xlsr_tiny.pt"
     torch.save(Wav2Vec2FrontEnd(**TINY_WAV2VEC2).ssl.state_dict(), pretrained)
@@ -113,10 +118,12 @@ def test_a_fine_tuned_ssl_run_needs_no_pretrained_file(demo_root: Path, tmp_path
         "frontend=wav2vec2",
         f"frontend.checkpoint={pretrained}",
         *(f"frontend.{k}={v}" for k, v in TINY_WAV2VEC2.items()),
-        "model=ssl_aasist",
+        "model=ssl_aasist",  # its back-end at a quarter of the channels (the SSL part matters)
         "model.proj_dim=16",
-        "data.train_crop=8000",
-        "data.eval_crop=8000",
+        "model.filts=[[1,8],[8,8],[8,16],[16,16]]",
+        "model.gat_dims=[16,8]",
+        "data.train_crop=4000",
+        "data.eval_crop=4000",
         "trainer.max_epochs=1",
         "callbacks=swa",
         timeout=900,
@@ -134,18 +141,16 @@ def test_a_fine_tuned_ssl_run_needs_no_pretrained_file(demo_root: Path, tmp_path
     for row in train_scores:  # eval.py gives train.py's own test scores
         assert scores[row["utt_id"]] == pytest.approx(row["score"], abs=1e-5)
 
-    run_cli(
-        "eval.py",
-        f"ckpt={swa}",
-        f"output_dir={tmp_path / 'eval_swa'}",
-        f"paths.log_dir={logs}",
-        *QUIET_EVAL,
-    )
+    # The commands' start-up is the same for any checkpoint: the SWA one and the export's
+    # scores are read in this process.
+    evaluate(eval_config(f"ckpt={swa}", f"output_dir={tmp_path / 'eval_swa'}", *QUIET_EVAL))
     assert len(csv_scores(tmp_path / "eval_swa" / "test_scores.csv")) == len(scores)
 
     onnx_file = tmp_path / "ssl.onnx"
     run_command("export", f"ckpt={best}", "format=onnx", f"out={onnx_file}")
     flac = sorted((demo_root / "LA" / "ASVspoof2019_LA_eval" / "flac").glob("*.flac"))[:3]
-    inferred = infer_scores(run_command("infer", str(onnx_file), *map(str, flac)).stdout)
+    capsys.readouterr()
+    infer_main([str(onnx_file), *map(str, flac)])
+    inferred = infer_scores(capsys.readouterr().out)
     for utt, score in inferred.items():
         assert score == pytest.approx(scores[utt], abs=1e-4)

@@ -13,7 +13,7 @@ import pytest
 from spoof_lightning.atomic import DiskFullError
 from spoof_lightning.evaluation import evaluate
 from spoof_lightning.rundir import LOCK_FILE
-from tests.integration.cli import FAST, REPO, run_cli
+from tests.integration.cli import FAST, REPO, FinishedRun
 from tests.integration.test_eval import eval_config
 
 pytestmark = pytest.mark.slow
@@ -87,15 +87,15 @@ def _run(script: str, *overrides: str) -> subprocess.CompletedProcess:
 
 
 def test_a_full_disk_fails_in_one_paragraph_and_keeps_the_earlier_files(
-    request: pytest.FixtureRequest, demo_root: Path, tmp_path: Path
+    request: pytest.FixtureRequest, finished_run: FinishedRun, demo_root: Path, tmp_path: Path
 ):
     disk = small_disk(request, tmp_path)
     if disk is None:
         return
     logs, out = disk / "logs", disk / "eval"
     common = [f"data.root={demo_root}", f"paths.log_dir={logs}", "run_name=full", *FAST]
-    run_cli("train.py", *common, "trainer.max_epochs=1")  # checkpoints and test scores
     run_dir = logs / "runs" / "full" / "v1"
+    shutil.copytree(finished_run.run_dir, run_dir)  # 2 epochs: checkpoints and test scores
     best = run_dir / "checkpoints" / "best.ckpt"
     evaluation = eval_config(f"ckpt={best}", f"output_dir={out}", "progress_bar=false")
     evaluate(evaluation)  # in this process: eval.py's start-up is tested elsewhere
@@ -104,7 +104,7 @@ def test_a_full_disk_fails_in_one_paragraph_and_keeps_the_earlier_files(
 
     _fill(disk, leave=300_000)  # room for logs and summaries, not for a checkpoint (~760 kB)
     _full_disk_error(
-        _run("train.py", *common, "resume=true", "trainer.max_epochs=2"), run_dir / "checkpoints"
+        _run("train.py", *common, "resume=true", "trainer.max_epochs=3"), run_dir / "checkpoints"
     )
     _fill(disk, leave=20_000)  # not enough for the score files and plots of an evaluation
     with pytest.raises(DiskFullError, match=f"^cannot write {out}/test_"):

@@ -27,15 +27,6 @@ pytestmark = pytest.mark.slow
 CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: on a few shared cores, more threads only contend (10x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _compose(name: str, demo_root: Path, tmp: Path, *overrides: str) -> DictConfig:
     """A composed config with tiny crops and every path under ``tmp``."""
     with initialize_config_dir(str(CONF), version_base="1.3"):

@@ -1,4 +1,4 @@
-"""eval.py end to end on a 1-epoch demo checkpoint: every file it writes (through the command
+"""eval.py end to end on a 2-epoch demo checkpoint: every file it writes (through the command
 line), unlabelled folders and refused checkpoints (composed in-process, as eval.py does)."""
 
 import csv
@@ -23,7 +23,7 @@ from spoof_lightning.metrics.scores import read_cm_scores_2019, read_scores_2021
 from spoof_lightning.metrics.summary import split_metrics
 from spoof_lightning.outputs import format_report
 from tests.corpora import synth, write_audio
-from tests.integration.cli import FAST, REPO, run_cli
+from tests.integration.cli import REPO, FinishedRun, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -39,14 +39,9 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def checkpoint(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """best.ckpt of a 1-epoch run on the small demo corpus, shared by this module's tests."""
-    logs = tmp_path_factory.mktemp("eval_logs")
-    common = [f"data.root={demo_root}", f"paths.log_dir={logs}", *FAST]
-    run_cli(
-        "train.py", *common, "run_name=for_eval", "trainer.max_epochs=1", "test_after_fit=false"
-    )
-    return logs / "runs" / "for_eval" / "v1" / "checkpoints" / "best.ckpt"
+def checkpoint(finished_run: FinishedRun) -> Path:
+    """best.ckpt of a 2-epoch run on the small demo corpus (read, never written)."""
+    return finished_run.run_dir / "checkpoints" / "best.ckpt"
 
 
 def _protocol(demo_root: Path) -> dict[str, list[str]]:

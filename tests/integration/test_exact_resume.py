@@ -97,17 +97,12 @@ def _compose(run_dir: Path, demo_root: Path, *overrides: str) -> DictConfig:
         )
 
 
-def _child(cfg: DictConfig) -> None:
-    torch.set_num_threads(1)  # a few shared cores: more threads only contend
-    train(cfg)
-
-
 CHECKPOINTS = ("last.ckpt", "best.ckpt")  # the final weights, and those eval.py would test
 
 
 def _run(cfg: DictConfig) -> int:
     """Run ``train(cfg)`` in a forked child process; its exit code (-9: SIGKILL)."""
-    process = multiprocessing.get_context("fork").Process(target=_child, args=(cfg,))
+    process = multiprocessing.get_context("fork").Process(target=train, args=(cfg,))
     process.start()
     process.join(timeout=300)
     if process.exitcode is None:

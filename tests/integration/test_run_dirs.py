@@ -1,10 +1,12 @@
-"""No run is ever lost: reruns get new versions, a live run is not shared, a bad last.ckpt
-is refused before anything is built."""
+"""No run is ever lost: reruns get new versions, a live run is not shared, a finished run
+continues with more epochs, a bad last.ckpt is refused before anything is built."""
 
+import csv
 import hashlib
 import json
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.integration.cli import FAST, REPO, run_cli
+from tests.integration.cli import FAST, REPO, FinishedRun, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -48,11 +50,13 @@ def _digests(directory: Path) -> dict[str, str]:
     }
 
 
-def test_reruns_never_touch_earlier_runs_and_bad_names_are_refused(demo_root: Path, tmp_path: Path):
+def test_reruns_never_touch_earlier_runs_and_bad_names_are_refused(
+    finished_run: FinishedRun, demo_root: Path, tmp_path: Path
+):
     logs = tmp_path / "logs"
     common = [f"data.root={demo_root}", f"paths.log_dir={logs}", "run_name=again", *ONE_EPOCH]
-    run_cli("train.py", *common)
     runs = logs / "runs" / "again"
+    shutil.copytree(finished_run.run_dir, runs / "v1")  # an earlier run of the same name
     first = _digests(runs / "v1" / "checkpoints")
     assert set(first) == {"best.ckpt", "last.ckpt"}
 
@@ -87,7 +91,13 @@ def test_a_live_run_is_not_shared_and_a_dead_ones_lock_does_not_block(
     run_dir = logs / "runs" / "shared" / "v1"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "disabled"}
     first = subprocess.Popen(
-        [sys.executable, str(REPO / "train.py"), *common, "trainer.max_epochs=2"],
+        [
+            sys.executable,
+            str(REPO / "train.py"),
+            *common,
+            "trainer.max_epochs=2",
+            "test_after_fit=false",
+        ],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -117,6 +127,10 @@ def test_a_live_run_is_not_shared_and_a_dead_ones_lock_does_not_block(
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["epochs"] == 2
     assert [p.name for p in run_dir.parent.iterdir()] == ["v1"]
+    last = run_dir / "checkpoints" / "last.ckpt"
+    first_steps = torch.load(last, map_location="cpu", weights_only=True)["global_step"]
+    steps_per_epoch = first_steps // 2
+    assert steps_per_epoch > 0 and first_steps == 2 * steps_per_epoch
 
     # A process that held the lock and was killed leaves nothing that blocks a resume.
     holder = subprocess.Popen(
@@ -129,10 +143,20 @@ def test_a_live_run_is_not_shared_and_a_dead_ones_lock_does_not_block(
     assert holder.stdout.readline().strip() == "locked"
     holder.send_signal(signal.SIGKILL)
     holder.wait(timeout=60)
-    run_cli("train.py", *common, "resume=true", "trainer.max_epochs=3", "test_after_fit=false")
+    # The finished run continues for one more epoch, in the same directory and logger run.
+    out = run_cli(
+        "train.py", *common, "resume=true", "trainer.max_epochs=3", "test_after_fit=false"
+    )
+    assert "run directory" in out.stdout
+    assert f"continuing {run_dir} from {last}" in out.stdout + out.stderr
     resumed = json.loads((run_dir / "summary.json").read_text())
     assert resumed["status"] == "completed" and resumed["epochs"] == 3
-    assert resumed["resumed_from"] == str(run_dir / "checkpoints" / "last.ckpt")
+    assert resumed["resumed_from"] == str(last)
+    final = torch.load(last, map_location="cpu", weights_only=True)
+    assert final["global_step"] == 3 * steps_per_epoch  # continued, not restarted
+    assert [p.name for p in run_dir.parent.iterdir()] == ["v1"]
+    with (run_dir / "csv" / "metrics.csv").open() as handle:  # epochs 0-1's rows, then 2's
+        assert [row["epoch"] for row in csv.DictReader(handle) if row["val/eer"]] == ["0", "1", "2"]
 
 
 class _Pwned:

@@ -1,13 +1,15 @@
-"""End to end on a small demo slice: train -> test -> eval.py, and resume."""
+"""End to end on a small demo slice: train -> test -> eval.py (resume: test_run_dirs.py)."""
 
-import csv
 import json
+import logging
 from pathlib import Path
 
 import pytest
 import torch
 
-from tests.integration.cli import FAST, run_cli
+from spoof_lightning.evaluation import evaluate
+from tests.integration.cli import FinishedRun, run_cli
+from tests.integration.test_eval import eval_config
 
 pytestmark = pytest.mark.slow
 
@@ -25,11 +27,10 @@ def _protocol_ids(demo_root: Path, split: str) -> set[str]:
     return {line.split()[1] for line in protocol.read_text().splitlines()}
 
 
-def test_train_then_eval_writes_consistent_scores(demo_root: Path, tmp_path: Path):
-    logs = tmp_path / "logs"
-    common = [f"data.root={demo_root}", f"paths.log_dir={logs}", *FAST]
-    out = run_cli("train.py", *common, "run_name=e2e", "trainer.max_epochs=2").stdout
-    run_dir = logs / "runs" / "e2e" / "v1"
+def test_train_then_eval_writes_consistent_scores(
+    finished_run: FinishedRun, demo_root: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    run_dir, out = finished_run.run_dir, finished_run.stdout  # train.py, 2 epochs, then test
     assert "test EER" in out and str(run_dir) in out
 
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -46,9 +47,8 @@ def test_train_then_eval_writes_consistent_scores(demo_root: Path, tmp_path: Pat
     assert torch.isfinite(checkpoint["state_dict"]["eer_threshold"])
 
     eval_dir = tmp_path / "eval"
-    out = run_cli(
-        "eval.py", f"ckpt={best}", f"output_dir={eval_dir}", f"paths.log_dir={logs}"
-    ).stdout
+    logs = f"paths.log_dir={tmp_path / 'logs'}"
+    out = run_cli("eval.py", f"ckpt={best}", f"output_dir={eval_dir}", logs).stdout
     assert "EER" in out
     eval_scores = _read_scores(eval_dir / "test_scores.txt")
     assert eval_scores.keys() == train_scores.keys()
@@ -62,36 +62,13 @@ def test_train_then_eval_writes_consistent_scores(demo_root: Path, tmp_path: Pat
 
     # data=<name> (here demo.yaml: eval_crop 64600, batch_size 32) keeps the checkpoint's crop
     # (16000), pad and sample rate: the same scores again (test_eval: a key set on the command
-    # line wins).
+    # line wins). In this process: eval.py's start-up is the same as above.
     named = tmp_path / "named"
-    data = ["data=demo", f"data.root={demo_root}", "data.demo=false", f"paths.log_dir={logs}"]
-    out = run_cli("eval.py", f"ckpt={best}", *data, f"output_dir={named}").stdout
-    assert "eval_crop=16000 (checkpoint), pad=repeat (checkpoint), sample_rate=16000" in out
+    data = ["data=demo", f"data.root={demo_root}", "data.demo=false", "progress_bar=false"]
+    with caplog.at_level(logging.INFO, logger="spoof_lightning.evaluation"):
+        evaluate(eval_config(f"ckpt={best}", *data, f"output_dir={named}"))
+    assert "eval_crop=16000 (checkpoint), pad=repeat (checkpoint), sample_rate=16000" in caplog.text
     named_scores = _read_scores(named / "test_scores.txt")
     assert named_scores.keys() == train_scores.keys()
     for utt, (_, _, score) in named_scores.items():
         assert score == pytest.approx(train_scores[utt][2], abs=1e-5)
-
-
-def test_resume_continues_the_same_run(demo_root: Path, tmp_path: Path):
-    logs = tmp_path / "logs"
-    common = [f"data.root={demo_root}", f"paths.log_dir={logs}", "run_name=resumed", *FAST]
-    run_cli("train.py", *common, "trainer.max_epochs=1", "test_after_fit=false")
-    run_dir = logs / "runs" / "resumed" / "v1"
-    last = run_dir / "checkpoints" / "last.ckpt"
-    first = torch.load(last, map_location="cpu", weights_only=True)
-    steps_per_epoch = first["global_step"]
-    assert first["epoch"] == 0 and steps_per_epoch > 0
-
-    out = run_cli(
-        "train.py", *common, "trainer.max_epochs=2", "test_after_fit=false", "resume=true"
-    )
-    second = torch.load(last, map_location="cpu", weights_only=True)
-    assert second["global_step"] == 2 * steps_per_epoch  # continued, not restarted
-    assert [p.name for p in run_dir.parent.iterdir()] == ["v1"]  # the same run
-    # The same logger run: epoch 0's rows are still there, followed by epoch 1's.
-    with (run_dir / "csv" / "metrics.csv").open() as handle:
-        val_epochs = [row["epoch"] for row in csv.DictReader(handle) if row["val/eer"]]
-    assert val_epochs == ["0", "1"]
-    assert "run directory" in out.stdout
-    assert f"continuing {run_dir} from {last}" in out.stdout + out.stderr

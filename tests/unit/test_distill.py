@@ -43,15 +43,6 @@ SELF_DISTILL = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: on a few shared cores, more threads only contend."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _kl(teacher: torch.Tensor, student: torch.Tensor, t: float) -> torch.Tensor:
     """T^2 * mean over the batch of sum_c p_t (log p_t - log p_s), written out."""
     p_t = torch.softmax(teacher / t, dim=-1)
