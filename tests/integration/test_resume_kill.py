@@ -15,7 +15,7 @@ import torch
 
 from spoof_lightning.atomic import PARTIAL_PREFIX
 from spoof_lightning.rundir import claim
-from tests.integration.cli import FAST, REPO
+from tests.integration.cli import FAST, REPO, Run, run_cli, start_cli
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,7 @@ def _load(path: Path) -> dict | None:
         return None
 
 
-def _wait_for(predicate, proc: subprocess.Popen, output: Path, timeout: float = 240.0) -> None:
+def _wait_for(predicate, proc: Run | subprocess.Popen, output: Path, timeout: float = 240) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if proc.poll() is not None:
@@ -51,8 +51,6 @@ def test_sigkill_mid_epoch_then_resume_continues_the_same_run(demo_root: Path, t
     run_dir = logs / "runs" / "killed" / "v1"
     last = run_dir / "checkpoints" / "last.ckpt"
     command = [
-        sys.executable,
-        str(REPO / "train.py"),
         f"data.root={demo_root}",
         f"paths.log_dir={logs}",
         "run_name=killed",
@@ -65,8 +63,7 @@ def test_sigkill_mid_epoch_then_resume_continues_the_same_run(demo_root: Path, t
     ]
     env = offline_env(tmp_path / "home")
     output = tmp_path / "killed.log"
-    with output.open("w") as log:
-        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = start_cli("train.py", *command, log=output, env=env)
     state: dict = {}
 
     def mid_epoch_checkpoint() -> bool:
@@ -94,10 +91,7 @@ def test_sigkill_mid_epoch_then_resume_continues_the_same_run(demo_root: Path, t
     summary = (run_dir / "summary.json").read_text()
     assert '"status": "running"' in summary  # the killed run never finished
 
-    resumed = subprocess.run(
-        [*command, "resume=true"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    resumed = run_cli("train.py", *command, "resume=true", env=env)
     assert "Restored all states from the checkpoint" in resumed.stdout + resumed.stderr
     final = _load(last)
     assert (final["global_step"], final["epoch"]) == (8, 1)  # 2 epochs x 4 steps, not restarted
