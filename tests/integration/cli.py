@@ -10,6 +10,7 @@ imports. ``fresh=True`` starts a new interpreter: for the tests of the command l
 """
 
 import atexit
+import math
 import multiprocessing
 import os
 import resource
@@ -55,7 +56,8 @@ def user_env() -> dict[str, str]:
 
 def _main(script: str, overrides: list[str], env: dict, out: str, err: str, session: bool):
     """In the forked process: what ``python <script> ...`` (a ``.py`` file) or ``python -m
-    spoof_lightning <script> ...`` runs once the interpreter has started."""
+    spoof_lightning <script> ...`` runs once the interpreter has started; on a normal exit,
+    the CPU seconds it used go to ``<err>.cpu``."""
     if session:
         os.setsid()
     multiprocessing.set_start_method(None, force=True)  # not the server's: the default again
@@ -76,14 +78,24 @@ def _main(script: str, overrides: list[str], env: dict, out: str, err: str, sess
             runpy.run_module("spoof_lightning", run_name="__main__", alter_sys=True)
     finally:
         atexit._run_exitfuncs()  # as the interpreter does on its way out
+        used = os.times()
+        cpu = used.user + used.system + used.children_user + used.children_system
+        Path(f"{err}.cpu").write_text(str(cpu))
 
 
 class Run:
     """A run forked from the server, with the part of :class:`subprocess.Popen`'s interface
     the tests use."""
 
-    def __init__(self, script: str, overrides: tuple[str, ...], out: Path, err: Path,
-                 env: dict[str, str] | None = None, new_session: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        script: str,
+        overrides: tuple[str, ...],
+        out: Path,
+        err: Path,
+        env: dict[str, str] | None = None,
+        new_session: bool = False,
+    ) -> None:
         self.args = [script, *overrides]
         args = (script, list(overrides), env or user_env(), str(out), str(err), new_session)
         self.process = SERVER.Process(target=_main, args=args)
@@ -115,22 +127,26 @@ class Run:
             self.process.kill()
 
 
-def start_cli(script: str, *overrides: str, log: Path, env: dict[str, str] | None = None,
-              new_session: bool = False) -> Run:  # fmt: skip
+def start_cli(
+    script: str, *overrides: str, log: Path, env: dict[str, str] | None = None, new_session=False
+) -> Run:
     """Start a forked run writing its stdout and stderr to ``log``; ``new_session``: in a
     process group of its own (``os.killpg(run.pid, ...)`` signals its loader workers too)."""
     return Run(script, overrides, log, log, env, new_session)
 
 
-def _run(script: str, overrides: tuple[str, ...], timeout: int, fresh: bool,
-         env: dict[str, str] | None = None) -> subprocess.CompletedProcess:  # fmt: skip
+def _run(
+    script: str, overrides: tuple[str, ...], timeout: int, fresh: bool, env: dict | None = None
+) -> tuple[subprocess.CompletedProcess, float]:
     """``python <script>.py ...``, or ``spoof-lightning <script> ...`` (``python -m
-    spoof_lightning``: the console script exists only once the project is pip-installed)."""
+    spoof_lightning``: the console script exists only once the project is pip-installed);
+    the CPU seconds it used (NaN if it was killed)."""
     if fresh:
         python = (
             [str(REPO / script)] if script.endswith(".py") else ["-m", "spoof_lightning", script]
         )
-        return subprocess.run(
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        proc = subprocess.run(
             [sys.executable, *python, *overrides],
             cwd=REPO,
             env=env or user_env(),
@@ -138,6 +154,8 @@ def _run(script: str, overrides: tuple[str, ...], timeout: int, fresh: bool,
             text=True,
             timeout=timeout,
         )
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return proc, sum(getattr(after, k) - getattr(before, k) for k in ("ru_utime", "ru_stime"))
     with tempfile.TemporaryDirectory() as tmp:
         out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
         run = Run(script, overrides, out, err, env)
@@ -145,7 +163,9 @@ def _run(script: str, overrides: tuple[str, ...], timeout: int, fresh: bool,
             returncode = run.wait(timeout)
         finally:
             run.kill()
-        return subprocess.CompletedProcess(run.args, returncode, out.read_text(), err.read_text())
+        cpu = Path(f"{err}.cpu")
+        proc = subprocess.CompletedProcess(run.args, returncode, out.read_text(), err.read_text())
+        return proc, float(cpu.read_text()) if cpu.is_file() else math.nan
 
 
 def run_cli(
@@ -158,7 +178,7 @@ def run_cli(
 ) -> subprocess.CompletedProcess:
     """Run train.py / eval.py / a command like a user would; fail with its output on a non-zero exit
     (unless ``check=False``: the caller looks at the exit status)."""
-    proc = _run(script, overrides, timeout, fresh, env)
+    proc, _ = _run(script, overrides, timeout, fresh, env)
     if check and proc.returncode != 0:
         pytest.fail(
             f"{script} {' '.join(overrides)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
@@ -166,15 +186,14 @@ def run_cli(
     return proc
 
 
-def run_cli_user_error(script: str, *overrides: str, timeout: int = 300) -> tuple[str, float]:
-    """Run a command (a new interpreter) that must end in a user error: exit code 2 and one
-    ``error:`` paragraph, no traceback. Returns ``(the message, CPU seconds it used)``."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    proc = _run(script, overrides, timeout, fresh=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+def run_cli_user_error(
+    script: str, *overrides: str, timeout: int = 300, fresh: bool = False
+) -> tuple[str, float]:
+    """Run a command that must end in a user error: exit code 2 and one ``error:`` paragraph,
+    no traceback. Returns ``(the message, CPU seconds the command used)``."""
+    proc, cpu = _run(script, overrides, timeout, fresh)
     output = f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     assert proc.returncode == 2, f"{script} {' '.join(overrides)} exited {proc.returncode}:{output}"
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert "Traceback" not in proc.stderr and len(errors) == 1, output
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return errors[0], cpu
