@@ -16,9 +16,10 @@ def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def finished_run(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> FinishedRun:
-    """A 2-epoch ``train.py`` run on the demo corpus, its best checkpoint tested after the
-    fit, shared by the tests that read one (tests that write into it copy it first)."""
+    """A 2-epoch ``python train.py`` run (a new interpreter) on the demo corpus, its best
+    checkpoint tested after the fit, shared by the tests that read one (tests that write
+    into it copy it first)."""
     logs = tmp_path_factory.mktemp("finished_run")
     common = [f"data.root={demo_root}", f"paths.log_dir={logs}", *FAST]
-    out = run_cli("train.py", *common, "run_name=e2e", "trainer.max_epochs=2").stdout
+    out = run_cli("train.py", *common, "run_name=e2e", "trainer.max_epochs=2", fresh=True).stdout
     return FinishedRun(logs / "runs" / "e2e" / "v1", out)

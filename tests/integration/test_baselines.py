@@ -1,5 +1,4 @@
-"""The GMM baselines end to end: train.py fits them by EM, evaluate() (what eval.py runs)
-scores the checkpoint."""
+"""The GMM baselines end to end: train.py fits them by EM, eval.py scores the checkpoint."""
 
 import csv
 import json
@@ -7,9 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from spoof_lightning.evaluation import evaluate
 from tests.integration.cli import FAST, run_cli
-from tests.integration.test_eval import eval_config
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +41,7 @@ def test_lfcc_gmm_trains_by_em_and_eval_reproduces_its_scores(demo_root: Path, t
         assert len(loglik) > 2 and loglik == sorted(loglik), loglik  # EM never goes down
 
     eval_dir = tmp_path / "eval"
-    evaluate(eval_config(f"ckpt={summary['best_checkpoint']}", f"output_dir={eval_dir}"))
+    run_cli("eval.py", f"ckpt={summary['best_checkpoint']}", f"output_dir={eval_dir}")
     metrics = json.loads((eval_dir / "test_metrics.json").read_text())
     assert metrics["eer_percent"] == pytest.approx(summary["test_eer_percent"], abs=1e-9)
     assert (eval_dir / "test_det.png").is_file()

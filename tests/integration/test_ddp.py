@@ -69,7 +69,7 @@ def test_ddp_learns_and_its_scores_are_those_of_one_process(demo_root: Path, tmp
         # Odd set sizes: the distributed sampler pads each with a repeated utterance.
         "data.subset.val={size:39}",
         "data.subset.test={size:59}",
-    )
+    )  # Lightning starts the second process as `python train.py ...` (a new interpreter)
     run_dir = logs / "runs" / "ddp" / "v1"
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["world_size"] == 2

@@ -1,11 +1,9 @@
 """Deployment end to end, as a user runs it: released weights scored by eval.py, exported and
 scored by the infer command; a fine-tuned SSL run scored and exported after its pretrained
-file is gone (issue 10.7), with its SWA checkpoint read by evaluate()."""
+file is gone (issue 10.7), with its SWA checkpoint read by eval.py."""
 
 import csv
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +11,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from spoof_lightning.evaluation import evaluate
 from spoof_lightning.frontends.wav2vec2 import Wav2Vec2FrontEnd
-from spoof_lightning.infer import main as infer_main
 from spoof_lightning.metrics.scores import read_cm_scores_2019
 from tests.integration.cli import FAST, REPO, run_cli
-from tests.integration.test_eval import eval_config
 from tests.tiny_configs import TINY_WAV2VEC2
 
 pytestmark = pytest.mark.slow
@@ -31,23 +26,6 @@ needs_reference = pytest.mark.skipif(
 )
 QUIET_EVAL = ["progress_bar=false", "plots=false"]
 FOLDER_IN_PROCESS = ["data.num_workers=0", "data.persistent_workers=false", "data.pin_memory=false"]
-
-
-def run_command(command: str, *args: str) -> subprocess.CompletedProcess:
-    """``spoof-lightning <command> args`` from the repository, failing with its output."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "spoof_lightning", command, *args],
-        cwd=REPO,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if proc.returncode != 0:
-        pytest.fail(
-            f"{command} {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-        )
-    return proc
 
 
 def csv_scores(path: Path) -> dict[str, float]:
@@ -88,7 +66,7 @@ def test_official_aasist_scores_a_folder_then_exports(tmp_path: Path) -> None:
         assert scores[utt] == pytest.approx(score, abs=1e-4)
 
     onnx_file = tmp_path / "aasist.onnx"
-    run_command(
+    run_cli(
         "export",
         f"ckpt={REFERENCE / 'AASIST.pth'}",
         "model=aasist",
@@ -96,15 +74,13 @@ def test_official_aasist_scores_a_folder_then_exports(tmp_path: Path) -> None:
         f"out={onnx_file}",
     )
     inferred = infer_scores(
-        run_command("infer", str(onnx_file), *map(str, sorted(folder.iterdir()))).stdout
+        run_cli("infer", str(onnx_file), *map(str, sorted(folder.iterdir()))).stdout
     )
     for utt, score in official.items():
         assert inferred[utt] == pytest.approx(score, abs=1e-4)
 
 
-def test_a_fine_tuned_ssl_run_needs_no_pretrained_file(
-    demo_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture
-) -> None:
+def test_a_fine_tuned_ssl_run_needs_no_pretrained_file(demo_root: Path, tmp_path: Path) -> None:
     torch.manual_seed(0)
     pretrained = tmp_path / "xlsr_tiny.pt"
     torch.save(Wav2Vec2FrontEnd(**TINY_WAV2VEC2).ssl.state_dict(), pretrained)
@@ -141,16 +117,18 @@ def test_a_fine_tuned_ssl_run_needs_no_pretrained_file(
     for row in train_scores:  # eval.py gives train.py's own test scores
         assert scores[row["utt_id"]] == pytest.approx(row["score"], abs=1e-5)
 
-    # The commands' start-up is the same for any checkpoint: the SWA one and the export's
-    # scores are read in this process.
-    evaluate(eval_config(f"ckpt={swa}", f"output_dir={tmp_path / 'eval_swa'}", *QUIET_EVAL))
+    run_cli(
+        "eval.py",
+        f"ckpt={swa}",
+        f"output_dir={tmp_path / 'eval_swa'}",
+        f"paths.log_dir={logs}",
+        *QUIET_EVAL,
+    )
     assert len(csv_scores(tmp_path / "eval_swa" / "test_scores.csv")) == len(scores)
 
     onnx_file = tmp_path / "ssl.onnx"
-    run_command("export", f"ckpt={best}", "format=onnx", f"out={onnx_file}")
+    run_cli("export", f"ckpt={best}", "format=onnx", f"out={onnx_file}")
     flac = sorted((demo_root / "LA" / "ASVspoof2019_LA_eval" / "flac").glob("*.flac"))[:3]
-    capsys.readouterr()
-    infer_main([str(onnx_file), *map(str, flac)])
-    inferred = infer_scores(capsys.readouterr().out)
+    inferred = infer_scores(run_cli("infer", str(onnx_file), *map(str, flac)).stdout)
     for utt, score in inferred.items():
         assert score == pytest.approx(scores[utt], abs=1e-4)

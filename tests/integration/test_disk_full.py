@@ -13,7 +13,7 @@ import pytest
 from spoof_lightning.atomic import DiskFullError
 from spoof_lightning.evaluation import evaluate
 from spoof_lightning.rundir import LOCK_FILE
-from tests.integration.cli import FAST, REPO, FinishedRun
+from tests.integration.cli import FAST, REPO, FinishedRun, run_cli
 from tests.integration.test_eval import eval_config
 
 pytestmark = pytest.mark.slow
@@ -80,12 +80,6 @@ def _full_disk_error(proc: subprocess.CompletedProcess, where: Path) -> str:
     return message
 
 
-def _run(script: str, *overrides: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "disabled"}
-    command = [sys.executable, str(REPO / script), *overrides]
-    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-
-
 def test_a_full_disk_fails_in_one_paragraph_and_keeps_the_earlier_files(
     request: pytest.FixtureRequest, finished_run: FinishedRun, demo_root: Path, tmp_path: Path
 ):
@@ -104,7 +98,8 @@ def test_a_full_disk_fails_in_one_paragraph_and_keeps_the_earlier_files(
 
     _fill(disk, leave=300_000)  # room for logs and summaries, not for a checkpoint (~760 kB)
     _full_disk_error(
-        _run("train.py", *common, "resume=true", "trainer.max_epochs=3"), run_dir / "checkpoints"
+        run_cli("train.py", *common, "resume=true", "trainer.max_epochs=3", check=False),
+        run_dir / "checkpoints",
     )
     _fill(disk, leave=20_000)  # not enough for the score files and plots of an evaluation
     with pytest.raises(DiskFullError, match=f"^cannot write {out}/test_"):

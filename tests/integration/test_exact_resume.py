@@ -11,10 +11,12 @@ The run uses both kinds of randomness: per-item augmentation (noise) and the glo
 RNG (SpecAugment masks in the front-end).
 """
 
+import contextlib
 import csv
 import multiprocessing
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -100,14 +102,27 @@ def _compose(run_dir: Path, demo_root: Path, *overrides: str) -> DictConfig:
 CHECKPOINTS = ("last.ckpt", "best.ckpt")  # the final weights, and those eval.py would test
 
 
+def _job(cfg: DictConfig) -> None:
+    os.setsid()  # a process group of its own: the job's, with its loader workers
+    train(cfg)
+
+
 def _run(cfg: DictConfig) -> int:
-    """Run ``train(cfg)`` in a forked child process; its exit code (-9: SIGKILL)."""
-    process = multiprocessing.get_context("fork").Process(target=train, args=(cfg,))
+    """Run ``train(cfg)`` in a forked child process; its exit code (-9: SIGKILL).
+
+    A killed run's loader workers (orphans that notice within 5 s) go with it, as the
+    processes of a killed job do."""
+    process = multiprocessing.get_context("fork").Process(target=_job, args=(cfg,))
     process.start()
-    process.join(timeout=300)
-    if process.exitcode is None:
-        process.kill()
-        pytest.fail("the training process hung")
+    deadline = time.monotonic() + 300
+    while process.exitcode is None:  # (join() would wait for the orphans too)
+        if time.monotonic() > deadline:
+            os.killpg(process.pid, signal.SIGKILL)
+            pytest.fail("the training process hung")
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):  # (nothing left of a run that ended)
+        os.killpg(process.pid, signal.SIGKILL)
+    process.join()
     return process.exitcode
 
 

@@ -5,8 +5,6 @@ import csv
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.integration.cli import FAST, REPO, run_cli
+from tests.integration.cli import FAST, Run, run_cli, start_cli
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +28,7 @@ STEPS = [
 ]
 
 
-def _wait(condition: Callable[[], bool], proc: subprocess.Popen, log: Path) -> None:
+def _wait(condition: Callable[[], bool], proc: Run, log: Path) -> None:
     deadline = time.monotonic() + 600
     while not condition():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -66,13 +64,9 @@ def test_a_signal_saves_last_ckpt_at_a_step_boundary_and_resume_completes(
     logs = tmp_path / "logs"
     run_dir = logs / "runs" / "preempted" / "v1"
     common = [f"data.root={demo_root}", f"paths.log_dir={logs}", "run_name=preempted", *STEPS]
-    command = [sys.executable, str(REPO / "train.py"), *common, f"data.num_workers={workers}"]
     log = tmp_path / "train.log"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "disabled"}
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=out, stderr=out, start_new_session=True
-        )
+    workers = f"data.num_workers={workers}"
+    proc = start_cli("train.py", *common, workers, log=log, new_session=True)
     _wait(lambda: _trained(run_dir / "csv" / "metrics.csv"), proc, log)
     os.killpg(proc.pid, signum)  # as SLURM does: every process, DataLoader workers too
     assert proc.wait(timeout=600) == 128 + signum, log.read_text()[-3000:]
@@ -106,8 +100,6 @@ def test_a_requeued_submitit_job_continues_its_own_run_directory(demo_root: Path
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
     logs = tmp_path / "logs"
     command = [
-        sys.executable,
-        str(REPO / "train.py"),
         "-m",
         "hydra/launcher=submitit_local",
         "hydra.launcher._target_=hydra_plugins.spoof_lightning_launchers.ResumingLocalLauncher",
@@ -119,9 +111,7 @@ def test_a_requeued_submitit_job_continues_its_own_run_directory(demo_root: Path
         *STEPS,
     ]
     log = tmp_path / "sweep.log"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "disabled"}
-    with log.open("w") as out:
-        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=out)
+    proc = start_cli("train.py", *command, log=log)
 
     def job_dir() -> Path | None:
         found = sorted((logs / "multiruns" / "requeued").glob("job*/v1"))

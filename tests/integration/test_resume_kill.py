@@ -5,7 +5,6 @@ import csv
 import os
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ import torch
 
 from spoof_lightning.atomic import PARTIAL_PREFIX
 from spoof_lightning.rundir import claim
-from tests.integration.cli import FAST, REPO
+from tests.integration.cli import FAST, Run, run_cli, start_cli
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +33,7 @@ def _load(path: Path) -> dict | None:
         return None
 
 
-def _wait_for(predicate, proc: subprocess.Popen, output: Path, timeout: float = 240.0) -> None:
+def _wait_for(predicate, proc: Run | subprocess.Popen, output: Path, timeout: float = 240) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if proc.poll() is not None:
@@ -51,8 +50,6 @@ def test_sigkill_mid_epoch_then_resume_continues_the_same_run(demo_root: Path, t
     run_dir = logs / "runs" / "killed" / "v1"
     last = run_dir / "checkpoints" / "last.ckpt"
     command = [
-        sys.executable,
-        str(REPO / "train.py"),
         f"data.root={demo_root}",
         f"paths.log_dir={logs}",
         "run_name=killed",
@@ -65,8 +62,7 @@ def test_sigkill_mid_epoch_then_resume_continues_the_same_run(demo_root: Path, t
     ]
     env = offline_env(tmp_path / "home")
     output = tmp_path / "killed.log"
-    with output.open("w") as log:
-        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = start_cli("train.py", *command, log=output, env=env)
     state: dict = {}
 
     def mid_epoch_checkpoint() -> bool:
@@ -94,10 +90,7 @@ def test_sigkill_mid_epoch_then_resume_continues_the_same_run(demo_root: Path, t
     summary = (run_dir / "summary.json").read_text()
     assert '"status": "running"' in summary  # the killed run never finished
 
-    resumed = subprocess.run(
-        [*command, "resume=true"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    resumed = run_cli("train.py", *command, "resume=true", env=env)
     assert "Restored all states from the checkpoint" in resumed.stdout + resumed.stderr
     final = _load(last)
     assert (final["global_step"], final["epoch"]) == (8, 1)  # 2 epochs x 4 steps, not restarted
@@ -132,12 +125,10 @@ WRITER = textwrap.dedent(
 
 
 def test_a_kill_during_a_save_leaves_the_previous_checkpoint_usable(tmp_path: Path):
-    path = tmp_path / "last.ckpt"
+    path, writer = tmp_path / "last.ckpt", tmp_path / "writer.py"
+    writer.write_text(WRITER)
     output = tmp_path / "writer.log"
-    with output.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(path)], cwd=REPO, stdout=log, stderr=log
-        )
+    proc = start_cli(str(writer), str(path), log=output)  # python writer.py, forked
     _wait_for(lambda: "saved" in output.read_text(), proc, output, timeout=60)
 
     def partial() -> list[Path]:

@@ -17,19 +17,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.integration.cli import FAST, REPO, FinishedRun, run_cli
+from tests.integration.cli import FAST, REPO, FinishedRun, run_cli, start_cli
 
 pytestmark = pytest.mark.slow
 
 ONE_EPOCH = [*FAST, "trainer.max_epochs=1", "test_after_fit=false"]
 
 
-def _train(*overrides: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "disabled"}
-    command = [sys.executable, str(REPO / "train.py"), *overrides]
-    return subprocess.run(
-        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
-    )
+def _train(*overrides: str) -> subprocess.CompletedProcess:
+    return run_cli("train.py", *overrides, check=False)
 
 
 def _one_paragraph(proc: subprocess.CompletedProcess, *words: str) -> str:
@@ -89,25 +85,12 @@ def test_a_live_run_is_not_shared_and_a_dead_ones_lock_does_not_block(
     logs = tmp_path / "logs"
     common = [f"data.root={demo_root}", f"paths.log_dir={logs}", "run_name=shared", *FAST]
     run_dir = logs / "runs" / "shared" / "v1"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "disabled"}
-    first = subprocess.Popen(
-        [
-            sys.executable,
-            str(REPO / "train.py"),
-            *common,
-            "trainer.max_epochs=2",
-            "test_after_fit=false",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    log = tmp_path / "first.log"
+    first = start_cli("train.py", *common, "trainer.max_epochs=2", "test_after_fit=false", log=log)
     try:
         deadline = time.monotonic() + 600
         while not (run_dir / "summary.json").is_file():  # written once the lock is held
-            assert first.poll() is None and time.monotonic() < deadline, first.stdout.read()
+            assert first.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
         # The same directory, named as a version and as a path: refused, naming the first
         # (stopped meanwhile, so that it surely is alive and training).
@@ -120,10 +103,10 @@ def test_a_live_run_is_not_shared_and_a_dead_ones_lock_does_not_block(
             for second in refused:
                 _one_paragraph(second, str(run_dir), f"PID {first.pid} on")
         first.send_signal(signal.SIGCONT)
-        out = first.communicate(timeout=600)[0]
+        first.wait(timeout=600)
     finally:
         first.kill()
-    assert first.returncode == 0, out[-3000:]
+    assert first.returncode == 0, log.read_text()[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["epochs"] == 2
     assert [p.name for p in run_dir.parent.iterdir()] == ["v1"]
@@ -136,7 +119,7 @@ def test_a_live_run_is_not_shared_and_a_dead_ones_lock_does_not_block(
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD_AND_DIE, str(run_dir)],
         cwd=REPO,
-        env={**env, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": str(REPO)},
         stdout=subprocess.PIPE,
         text=True,
     )

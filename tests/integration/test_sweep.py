@@ -4,8 +4,6 @@ recorded without stopping the sweep, the summary table, W&B runs per job, re-lau
 import csv
 import importlib.util
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +12,7 @@ from omegaconf import OmegaConf
 
 from spoof_lightning import compare
 from spoof_lightning.resolvers import job_name
-from tests.integration.cli import FAST, REPO
+from tests.integration.cli import FAST, REPO, run_cli
 from tests.integration.test_resume_kill import offline_env
 
 TINY = [
@@ -49,22 +47,17 @@ def test_job_names_are_the_choices_then_the_other_overrides():
     assert long != job_name("r", ",".join(f"k{i}=v{i}" for i in range(101)))
 
 
-def _sweep(logs: Path, home: Path, *overrides: str) -> subprocess.CompletedProcess:
-    command = [
-        sys.executable,
-        str(REPO / "train.py"),
+def _sweep(logs: Path, home: Path, *overrides: str) -> None:
+    run_cli(
+        "train.py",
         "-m",
         f"paths.log_dir={logs}",
         "experiment=demo_sweep",
         "logger=[csv,wandb]",
         *TINY,
         *overrides,
-    ]
-    proc = subprocess.run(
-        command, cwd=REPO, env=offline_env(home), capture_output=True, text=True, timeout=600
+        env=offline_env(home),
     )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
 
 
 @pytest.mark.slow
@@ -185,9 +178,8 @@ def test_optuna_search_runs_on_the_demo_and_continues_its_study(demo_root: Path,
     logs, storage = tmp_path / "logs", f"sqlite:///{tmp_path / 'optuna.db'}"
 
     def search(n_trials: int) -> None:
-        command = [
-            sys.executable,
-            str(REPO / "train.py"),
+        run_cli(
+            "train.py",
             "hparams_search=optuna",
             f"paths.log_dir={logs}",
             f"data.root={demo_root}",
@@ -195,11 +187,8 @@ def test_optuna_search_runs_on_the_demo_and_continues_its_study(demo_root: Path,
             f"hydra.sweeper.n_trials={n_trials}",
             "hydra.sweeper.sampler.n_startup_trials=2",
             *TINY,
-        ]
-        proc = subprocess.run(
-            command, cwd=REPO, env=offline_env(tmp_path / "home"), capture_output=True, text=True
+            env=offline_env(tmp_path / "home"),
         )
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     search(2)
     sweep_dir = logs / "multiruns" / "optuna"

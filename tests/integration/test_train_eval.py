@@ -1,15 +1,12 @@
 """End to end on a small demo slice: train -> test -> eval.py (resume: test_run_dirs.py)."""
 
 import json
-import logging
 from pathlib import Path
 
 import pytest
 import torch
 
-from spoof_lightning.evaluation import evaluate
 from tests.integration.cli import FinishedRun, run_cli
-from tests.integration.test_eval import eval_config
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +25,7 @@ def _protocol_ids(demo_root: Path, split: str) -> set[str]:
 
 
 def test_train_then_eval_writes_consistent_scores(
-    finished_run: FinishedRun, demo_root: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    finished_run: FinishedRun, demo_root: Path, tmp_path: Path
 ):
     run_dir, out = finished_run.run_dir, finished_run.stdout  # train.py, 2 epochs, then test
     assert "test EER" in out and str(run_dir) in out
@@ -48,7 +45,7 @@ def test_train_then_eval_writes_consistent_scores(
 
     eval_dir = tmp_path / "eval"
     logs = f"paths.log_dir={tmp_path / 'logs'}"
-    out = run_cli("eval.py", f"ckpt={best}", f"output_dir={eval_dir}", logs).stdout
+    out = run_cli("eval.py", f"ckpt={best}", f"output_dir={eval_dir}", logs, fresh=True).stdout
     assert "EER" in out
     eval_scores = _read_scores(eval_dir / "test_scores.txt")
     assert eval_scores.keys() == train_scores.keys()
@@ -62,12 +59,11 @@ def test_train_then_eval_writes_consistent_scores(
 
     # data=<name> (here demo.yaml: eval_crop 64600, batch_size 32) keeps the checkpoint's crop
     # (16000), pad and sample rate: the same scores again (test_eval: a key set on the command
-    # line wins). In this process: eval.py's start-up is the same as above.
+    # line wins).
     named = tmp_path / "named"
-    data = ["data=demo", f"data.root={demo_root}", "data.demo=false", "progress_bar=false"]
-    with caplog.at_level(logging.INFO, logger="spoof_lightning.evaluation"):
-        evaluate(eval_config(f"ckpt={best}", *data, f"output_dir={named}"))
-    assert "eval_crop=16000 (checkpoint), pad=repeat (checkpoint), sample_rate=16000" in caplog.text
+    data = ["data=demo", f"data.root={demo_root}", "data.demo=false", logs]
+    out = run_cli("eval.py", f"ckpt={best}", *data, f"output_dir={named}").stdout
+    assert "eval_crop=16000 (checkpoint), pad=repeat (checkpoint), sample_rate=16000" in out
     named_scores = _read_scores(named / "test_scores.txt")
     assert named_scores.keys() == train_scores.keys()
     for utt, (_, _, score) in named_scores.items():

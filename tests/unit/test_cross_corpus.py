@@ -2,8 +2,6 @@
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +11,7 @@ from hydra import compose, initialize_config_dir
 from spoof_lightning.build import ConfigError
 from spoof_lightning.cross_corpus import run
 from tests.corpora import make_asvspoof5, make_asvspoof2019, make_asvspoof2021, make_in_the_wild
+from tests.integration.cli import run_cli
 from tests.unit.test_evaluation import _energy_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
@@ -99,12 +98,10 @@ def test_one_table_for_every_corpus_given(tmp_path: Path):
 def test_the_command_writes_the_table(tmp_path: Path):
     itw = make_in_the_wild(tmp_path / "itw", per_speaker=(2, 2))
     ckpt = _energy_checkpoint(tmp_path / "energy.ckpt")
-    proc = subprocess.run(
-        [sys.executable, "-m", "spoof_lightning", "cross-corpus", f"ckpt={ckpt}", f"itw_root={itw}",
-         f"eval_overrides={EVAL_OVERRIDES}", f"hydra.run.dir={tmp_path / 'run'}"],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+    proc = run_cli(
+        "cross-corpus", f"ckpt={ckpt}", f"itw_root={itw}", f"eval_overrides={EVAL_OVERRIDES}",
+        f"hydra.run.dir={tmp_path / 'run'}",
     )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
     assert "| In-the-Wild | 6 | 6 |" in proc.stdout
     assert (tmp_path / "run" / "cross_corpus.csv").is_file()
     assert (tmp_path / "run" / "itw" / "test_metrics.json").is_file()
