@@ -5,6 +5,7 @@ import csv
 import os
 import signal
 import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ import torch
 
 from spoof_lightning.atomic import PARTIAL_PREFIX
 from spoof_lightning.rundir import claim
-from tests.integration.cli import FAST, Run, run_cli, start_cli
+from tests.integration.cli import FAST, REPO, Run, run_cli, start_cli
 
 pytestmark = pytest.mark.slow
 
@@ -125,10 +126,12 @@ WRITER = textwrap.dedent(
 
 
 def test_a_kill_during_a_save_leaves_the_previous_checkpoint_usable(tmp_path: Path):
-    path, writer = tmp_path / "last.ckpt", tmp_path / "writer.py"
-    writer.write_text(WRITER)
+    path = tmp_path / "last.ckpt"
     output = tmp_path / "writer.log"
-    proc = start_cli(str(writer), str(path), log=output)  # python writer.py, forked
+    with output.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path)], cwd=REPO, stdout=log, stderr=log
+        )
     _wait_for(lambda: "saved" in output.read_text(), proc, output, timeout=60)
 
     def partial() -> list[Path]:
