@@ -35,15 +35,22 @@ def _load(path: Path) -> dict | None:
 
 
 def _wait_for(predicate, proc: Run | subprocess.Popen, output: Path, timeout: float = 240) -> None:
+    """Wait until ``predicate()``; on any failure (the predicate's own included) the process
+    is killed, so that a failed test never leaves a writer running."""
     deadline = time.monotonic() + timeout
-    while not predicate():
-        if proc.poll() is not None:
-            out = output.read_text() if output.is_file() else ""
-            pytest.fail(f"the process ended (rc {proc.returncode}) before the kill:\n{out[-3000:]}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("timed out waiting for the training process")
-        time.sleep(0.02)
+    try:
+        while not predicate():
+            if proc.poll() is not None:
+                out = output.read_text() if output.is_file() else ""
+                pytest.fail(
+                    f"the process ended (rc {proc.returncode}) before the kill:\n{out[-3000:]}"
+                )
+            if time.monotonic() > deadline:
+                pytest.fail("timed out waiting for the training process")
+            time.sleep(0.02)
+    except BaseException:
+        proc.kill()
+        raise
 
 
 def test_sigkill_mid_epoch_then_resume_continues_the_same_run(demo_root: Path, tmp_path: Path):
