@@ -38,9 +38,9 @@ RESULTS = REPO / "bench" / "results"
 README = REPO / "README.md"
 MARKERS = ("<!-- real-speech-table:begin -->", "<!-- real-speech-table:end -->")
 
-# Channel augmentation + SpecAugment, compared on dev with real_speech_cpu (which has neither)
+# Channel augmentation + SpecAugment, compared on dev with the recipes without them
 AUGMENT = ["augment=noise", "frontend.freq_mask=6", "frontend.time_mask=20"]
-# The LFCC of the ASVspoof baselines (real_speech_cpu's before it took 128 filters and cepstra)
+# The LFCC of the ASVspoof baselines (real_speech_cpu's front-end before the 128-filter one)
 LFCC20 = ["frontend.n_filter=20", "frontend.n_lfcc=20", "frontend.deltas=2"]
 # name -> (what it is, train.py overrides, time limit in minutes)
 RECIPES: dict[str, tuple[str, list[str], int]] = {
@@ -78,25 +78,30 @@ RECIPES: dict[str, tuple[str, list[str], int]] = {
         30,
     ),
     "real_speech_cpu": ("real_speech_cpu (recommended)", ["experiment=real_speech_cpu"], 30),
-    "real_speech_cpu_channel_aug": (
-        "real_speech_cpu + channel augmentation (augment=noise)",
-        ["experiment=real_speech_cpu", "augment=noise"],
+    "real_speech_cpu_lfcc128": (
+        "real_speech_cpu on 128 linear filters and 128 cepstra (its previous front-end)",
+        ["experiment=real_speech_cpu_lfcc"],
+        30,
+    ),
+    "real_speech_cpu_lfcc128_channel_aug": (
+        "real_speech_cpu_lfcc128 + channel augmentation (augment=noise)",
+        ["experiment=real_speech_cpu_lfcc", "augment=noise"],
         30,
     ),
     "real_speech_cpu_lfcc20": (
-        "real_speech_cpu with the baselines' LFCC (20 filters, 20 cepstra + deltas)",
-        ["experiment=real_speech_cpu", *LFCC20],
+        "real_speech_cpu on the baselines' LFCC (20 filters, 20 cepstra + deltas)",
+        ["experiment=real_speech_cpu_lfcc", *LFCC20],
         30,
     ),
     "real_speech_cpu_lfcc20_aug": (
         "real_speech_cpu_lfcc20 + channel augmentation and SpecAugment",
-        ["experiment=real_speech_cpu", *LFCC20, *AUGMENT],
+        ["experiment=real_speech_cpu_lfcc", *LFCC20, *AUGMENT],
         30,
     ),
     "real_speech_cpu_lfcc20_aug_1s": (
         "real_speech_cpu_lfcc20 + augmentation, 1 s crops, batch 16",
         [
-            "experiment=real_speech_cpu",
+            "experiment=real_speech_cpu_lfcc",
             *LFCC20,
             *AUGMENT,
             "data.train_crop=16000",
