@@ -78,6 +78,11 @@ RECIPES: dict[str, tuple[str, list[str], int]] = {
         30,
     ),
     "real_speech_cpu": ("real_speech_cpu (recommended)", ["experiment=real_speech_cpu"], 30),
+    "real_speech_cpu_channel_aug": (
+        "real_speech_cpu + channel augmentation (augment=noise)",
+        ["experiment=real_speech_cpu", "augment=noise"],
+        30,
+    ),
     "real_speech_cpu_lfcc128": (
         "real_speech_cpu on 128 linear filters and 128 cepstra (its previous front-end)",
         ["experiment=real_speech_cpu_lfcc"],
